@@ -1,0 +1,118 @@
+//! Command-line front ends. Each tool has a clap `Parser` struct (the single source for help,
+//! man pages and completions), a conversion into a plain config, and a `run` function that
+//! writes to the streams it is given and returns an [`ExitCode`].
+
+pub mod modinfo;
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+
+use clap::{ArgMatches, Parser};
+
+use crate::exit_code::ExitCode;
+
+/// The version line and the enabled features, as `kmod -V` prints them.
+pub fn version_text() -> String {
+    format!(
+        "rkmod version {}\n+ZSTD +XZ +ZLIB +PKCS7\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Where a tool writes, and how it words its messages.
+pub struct Io<'a> {
+    /// The tool's name as invoked (basename of argv[0]), used as the message prefix.
+    pub prog: String,
+    /// Standard output.
+    pub out: &'a mut dyn Write,
+    /// Standard error.
+    pub err: &'a mut dyn Write,
+}
+
+impl Io<'_> {
+    /// Prints `<prog>: ERROR: <msg>` on standard error, kmod's format.
+    pub fn error(&mut self, msg: impl std::fmt::Display) {
+        let _ = writeln!(self.err, "{}: ERROR: {}", self.prog, msg);
+    }
+
+    /// Prints `<prog>: WARNING: <msg>` on standard error.
+    pub fn warning(&mut self, msg: impl std::fmt::Display) {
+        let _ = writeln!(self.err, "{}: WARNING: {}", self.prog, msg);
+    }
+}
+
+/// The outcome of parsing a command line.
+pub enum Parsed<P> {
+    /// Arguments to act on, with clap's matches (for argument order).
+    Run(P, ArgMatches),
+    /// Help, version or an error was printed; exit with this status.
+    Exit(ExitCode),
+}
+
+/// Parses `argv` for tool `P`. Help goes to stdout with status 0; an invalid command line gets
+/// clap's message on stderr and status 1, as kmod's tools exit 1 on bad options.
+pub fn parse<P: Parser>(argv: Vec<OsString>, io: &mut Io<'_>) -> Parsed<P> {
+    let cmd = P::command().bin_name(io.prog.clone());
+    match cmd.try_get_matches_from(argv) {
+        Ok(m) => match P::from_arg_matches(&m) {
+            Ok(p) => Parsed::Run(p, m),
+            Err(e) => {
+                let _ = write!(io.err, "{}", e.render());
+                Parsed::Exit(ExitCode::Failure)
+            }
+        },
+        Err(e) => {
+            use clap::error::ErrorKind;
+            match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = write!(io.out, "{}", e.render());
+                    Parsed::Exit(ExitCode::Success)
+                }
+                _ => {
+                    let _ = write!(io.err, "{}", e.render());
+                    Parsed::Exit(ExitCode::Failure)
+                }
+            }
+        }
+    }
+}
+
+/// Writes data to stdout. A closed pipe (`modinfo x | head -1`) is not an error: it yields
+/// `Err(())` so the caller stops quietly.
+pub fn emit(out: &mut dyn Write, bytes: &[u8]) -> Result<(), io::Error> {
+    out.write_all(bytes)
+}
+
+/// Whether an output error is a closed pipe.
+pub fn is_broken_pipe(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe
+}
+
+/// Runs a tool's `main` with the process's arguments and standard streams; the whole body of
+/// each binary.
+pub fn run_main(tool: fn(Vec<OsString>, &mut Io<'_>) -> ExitCode) -> std::process::ExitCode {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let prog = argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "rkmod".to_string());
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let stderr = io::stderr();
+    let mut err = stderr.lock();
+    let code = {
+        let mut io = Io {
+            prog,
+            out: &mut out,
+            err: &mut err,
+        };
+        tool(argv, &mut io)
+    };
+    if let Err(e) = out.flush() {
+        if !is_broken_pipe(&e) {
+            return ExitCode::Failure.into();
+        }
+    }
+    code.into()
+}

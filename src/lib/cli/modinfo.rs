@@ -1,0 +1,583 @@
+//! `modinfo`: show information about kernel modules, byte-compatible with kmod 34.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use clap::{ArgMatches, Parser};
+
+use crate::cli::{self, Io, Parsed};
+use crate::error::Error;
+use crate::exit_code::ExitCode;
+use crate::moddir::{Found, ModuleDir};
+use crate::modfile::ModuleFile;
+use crate::modinfo::{self, ModuleInfo, Separator};
+use crate::names;
+use crate::parallel;
+use crate::sysroot::SysRoot;
+
+/// Show information about Linux kernel modules.
+///
+/// Each argument is a module file (a path ending in .ko, .ko.xz, .ko.zst or .ko.gz), a module
+/// name, an alias or `symbol:NAME`, looked up in /lib/modules/$(uname -r) through depmod's
+/// indexes. Output is identical to kmod's modinfo; a `build-id:` line is shown as in kmod 34.
+#[derive(Parser, Debug)]
+#[command(
+    name = "modinfo",
+    disable_version_flag = true,
+    infer_long_args = true,
+    args_override_self = true,
+    after_help = "Exit status: 0 if every argument was shown, 1 if any failed."
+)]
+pub struct ModinfoArgs {
+    /// Print only 'author'
+    #[arg(short = 'a', long)]
+    pub author: bool,
+    /// Print only 'description'
+    #[arg(short = 'd', long)]
+    pub description: bool,
+    /// Print only 'license'
+    #[arg(short = 'l', long)]
+    pub license: bool,
+    /// Print only 'parm'
+    #[arg(short = 'p', long)]
+    pub parameters: bool,
+    /// Print only 'filename'
+    #[arg(short = 'n', long)]
+    pub filename: bool,
+    /// Use \0 instead of \n
+    #[arg(short = '0', long)]
+    pub null: bool,
+    /// Handle argument as module name instead of alias or filename
+    #[arg(short = 'm', long)]
+    pub modname: bool,
+    /// Print only provided FIELD (repeat to print several fields, in order)
+    #[arg(short = 'F', long, value_name = "FIELD")]
+    pub field: Vec<String>,
+    /// Use VERSION instead of $(uname -r)
+    #[arg(short = 'k', long = "set-version", value_name = "VERSION")]
+    pub set_version: Option<String>,
+    /// Use DIR as filesystem root for /lib/modules
+    #[arg(short = 'b', long, value_name = "DIR")]
+    pub basedir: Option<PathBuf>,
+    /// Print one JSON object per module (one per line) instead of text
+    #[arg(long, conflicts_with_all = ["null", "field", "author", "description", "license", "parameters", "filename"])]
+    pub json: bool,
+    /// Show version
+    #[arg(short = 'V', long)]
+    pub version: bool,
+    /// Read /lib/modules and /proc under DIR (for tests)
+    #[arg(long, hide = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Modules: file names, module names, aliases or symbol:NAME
+    #[arg(value_name = "MODULE")]
+    pub modules: Vec<OsString>,
+}
+
+/// What to print for each module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Everything, in kmod's layout.
+    All,
+    /// Only these fields, in this order (`-F`, `-a`, `-d`, `-l`, `-p`, `-n`).
+    Fields(Vec<String>),
+    /// JSON objects.
+    Json,
+}
+
+/// A parsed command line, ready to run.
+#[derive(Debug)]
+pub struct Config {
+    /// What to print.
+    pub mode: Mode,
+    /// Line separator.
+    pub sep: Separator,
+    /// `-m`: arguments are module names only.
+    pub modname_only: bool,
+    /// The module directory, spelled as printed.
+    pub moddir: PathBuf,
+    /// The arguments.
+    pub modules: Vec<OsString>,
+}
+
+impl Config {
+    /// Turns parsed arguments into a config; `matches` gives the order of field options.
+    pub fn new(args: ModinfoArgs, matches: &ArgMatches) -> Result<Config, String> {
+        let mut fields: Vec<(usize, String)> = Vec::new();
+        for (id, field) in [
+            ("author", "author"),
+            ("description", "description"),
+            ("license", "license"),
+            ("parameters", "parm"),
+            ("filename", "filename"),
+        ] {
+            if matches.get_flag(id) {
+                let at = matches.index_of(id).unwrap_or(0);
+                fields.push((at, field.to_string()));
+            }
+        }
+        if let Some(indices) = matches.indices_of("field") {
+            fields.extend(indices.zip(args.field.iter().cloned()));
+        }
+        fields.sort_by_key(|(at, _)| *at);
+        let mode = if args.json {
+            Mode::Json
+        } else if fields.is_empty() {
+            Mode::All
+        } else {
+            Mode::Fields(fields.into_iter().map(|(_, f)| f).collect())
+        };
+        let root = SysRoot::from_option(args.root.as_deref());
+        let moddir = if args.basedir.is_none() && args.set_version.is_none() {
+            let release = root
+                .kernel_release()
+                .map_err(|e| format!("uname() failed: {}", crate::error::io_cause(&e)))?;
+            root.modules.join(release)
+        } else {
+            let release = match args.set_version {
+                Some(v) => v,
+                None => root
+                    .kernel_release()
+                    .map_err(|e| format!("uname() failed: {}", crate::error::io_cause(&e)))?,
+            };
+            // kmod builds "<basedir>/lib/modules/<version>" with no normalisation, then makes it
+            // absolute: the spelling shows in every file name printed.
+            let mut dir = args
+                .basedir
+                .map(|b| b.into_os_string().into_vec())
+                .unwrap_or_default();
+            dir.extend_from_slice(b"/lib/modules/");
+            dir.extend_from_slice(release.as_bytes());
+            names::absolute(Path::new(std::ffi::OsStr::from_bytes(&dir)))
+        };
+        Ok(Config {
+            mode,
+            sep: if args.null {
+                Separator::Nul
+            } else {
+                Separator::Newline
+            },
+            modname_only: args.modname,
+            moddir,
+            modules: args.modules,
+        })
+    }
+}
+
+use std::os::unix::ffi::OsStringExt;
+
+/// One line for standard error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// `ERROR:`.
+    Error(String),
+    /// `WARNING:`.
+    Warning(String),
+}
+
+/// What one argument produced: its output and its messages, kept apart so arguments can be
+/// processed in parallel and printed in order.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Bytes for standard output.
+    pub out: Vec<u8>,
+    /// Lines for standard error, printed after `out`.
+    pub messages: Vec<Message>,
+    /// Whether the argument failed (exit status 1).
+    pub failed: bool,
+}
+
+impl Report {
+    fn error(&mut self, msg: String) {
+        self.messages.push(Message::Error(msg));
+        self.failed = true;
+    }
+}
+
+/// Runs modinfo with `argv` (argv[0] included).
+pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
+    let (args, matches) = match cli::parse::<ModinfoArgs>(argv, io) {
+        Parsed::Run(a, m) => (a, m),
+        Parsed::Exit(code) => return code,
+    };
+    if args.version {
+        let _ = io.out.write_all(cli::version_text().as_bytes());
+        return ExitCode::Success;
+    }
+    if args.modules.is_empty() {
+        io.error("missing module or filename.");
+        return ExitCode::Failure;
+    }
+    let config = match Config::new(args, &matches) {
+        Ok(c) => c,
+        Err(msg) => {
+            io.error(msg);
+            return ExitCode::Failure;
+        }
+    };
+    run(&config, io)
+}
+
+/// Below this many arguments, threads cost more than they save.
+const PARALLEL_MIN: usize = 8;
+
+/// Shows every argument of `config`.
+pub fn run(config: &Config, io: &mut Io<'_>) -> ExitCode {
+    let dir = ModuleDir::new(config.moddir.clone());
+    let mut failed = false;
+    let mut out_buf: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mut print = |report: Report, io: &mut Io<'_>| -> bool {
+        failed |= report.failed;
+        out_buf.extend_from_slice(&report.out);
+        if !report.messages.is_empty() || out_buf.len() >= 1 << 16 {
+            if let Err(e) = io.out.write_all(&out_buf).and_then(|_| io.out.flush()) {
+                if !cli::is_broken_pipe(&e) {
+                    io.error(format!(
+                        "could not write output: {}",
+                        crate::error::io_cause(&e)
+                    ));
+                    failed = true;
+                }
+                return false;
+            }
+            out_buf.clear();
+        }
+        for m in report.messages {
+            match m {
+                Message::Error(s) => io.error(s),
+                Message::Warning(s) => io.warning(s),
+            }
+        }
+        true
+    };
+    let threads = if config.modules.len() < PARALLEL_MIN {
+        1
+    } else {
+        parallel::threads()
+    };
+    let mut stopped = false;
+    parallel::ordered(
+        &config.modules,
+        threads,
+        |arg| process(config, &dir, arg),
+        |report| {
+            let more = print(report, io);
+            stopped |= !more;
+            more
+        },
+    );
+    if !stopped {
+        if let Err(e) = io.out.write_all(&out_buf).and_then(|_| io.out.flush()) {
+            if !cli::is_broken_pipe(&e) {
+                io.error(format!(
+                    "could not write output: {}",
+                    crate::error::io_cause(&e)
+                ));
+                failed = true;
+            }
+        }
+    }
+    ExitCode::from_failed(failed)
+}
+
+/// Resolves one argument and shows every module it names.
+pub fn process(config: &Config, dir: &ModuleDir, arg: &OsString) -> Report {
+    let mut report = Report::default();
+    let bytes = arg.as_bytes();
+    let shown = String::from_utf8_lossy(bytes);
+    let found: Vec<Found> = if config.modname_only {
+        match dir.lookup_name(bytes) {
+            Ok(Some(f)) => vec![f],
+            Ok(None) => {
+                report.error(format!("Module name {shown} not found."));
+                return report;
+            }
+            Err(e) => {
+                report.error(e.to_string());
+                return report;
+            }
+        }
+    } else if let Some(opened) = open_module_arg(bytes) {
+        let path = names::absolute(Path::new(arg));
+        let Some(name) = names::name_from_path(&path) else {
+            report.error(format!("Module file {shown} not found."));
+            return report;
+        };
+        let found = Found {
+            name,
+            path: Some(path),
+        };
+        // The file is open already: read it from that descriptor rather than reopening.
+        let mut opened = Some(opened);
+        show(config, dir, &found, &mut opened, &mut report);
+        return report;
+    } else {
+        match dir.lookup(bytes) {
+            Ok(Some(found)) if !found.is_empty() => found,
+            Ok(Some(_)) => {
+                report.error(not_found_message(arg, &shown));
+                return report;
+            }
+            Ok(None) => {
+                report.error(format!("Module alias {shown} not found."));
+                return report;
+            }
+            Err(e) => {
+                report.error(e.to_string());
+                return report;
+            }
+        }
+    };
+    for f in &found {
+        show(config, dir, f, &mut None, &mut report);
+    }
+    report
+}
+
+/// A module file named on the command line, opened once: kmod takes an argument as a file when
+/// it ends in a module extension and is a regular file.
+type Opened = (std::fs::File, u64);
+
+fn open_module_arg(arg: &[u8]) -> Option<Opened> {
+    if !names::has_module_extension(arg) {
+        return None;
+    }
+    let (file, len) =
+        crate::modfile::open_regular(Path::new(std::ffi::OsStr::from_bytes(arg))).ok()?;
+    Some((file, len))
+}
+
+/// kmod's "Module X not found." with the reason spelled out when the argument names something
+/// on disk that is not a module file.
+fn not_found_message(arg: &OsString, shown: &str) -> String {
+    let path = Path::new(arg);
+    let looks_like_path =
+        arg.as_bytes().contains(&b'/') || names::has_module_extension(arg.as_bytes());
+    if looks_like_path {
+        if let Ok(meta) = std::fs::metadata(path) {
+            let why = if meta.is_dir() {
+                "it is a directory, not a module file".to_string()
+            } else if !meta.is_file() {
+                "it is not a regular file".to_string()
+            } else {
+                "a file by that name exists, but module files must end in .ko, .ko.xz, .ko.zst or .ko.gz"
+                    .to_string()
+            };
+            return format!("Module {shown} not found: {why}");
+        }
+        if arg.as_bytes().contains(&b'/') {
+            return format!(
+                "Module {shown} not found: no such file, and a module name cannot contain '/'"
+            );
+        }
+    }
+    format!("Module {shown} not found.")
+}
+
+/// Where a module's information comes from.
+enum Source {
+    File(ModuleFile),
+    Builtin,
+    /// Found by alias but neither in modules.dep nor builtin: nothing to show.
+    Nothing,
+}
+
+fn open_source(dir: &ModuleDir, f: &Found, opened: &mut Option<Opened>) -> Result<Source, Error> {
+    match &f.path {
+        Some(p) => match opened.take() {
+            Some((file, len)) => {
+                ModuleFile::from_open_file(p, file, len, crate::compression::MAX_DECOMPRESSED)
+                    .map(Source::File)
+            }
+            None => ModuleFile::open(p).map(Source::File),
+        },
+        None if dir.is_builtin(&f.name)? => Ok(Source::Builtin),
+        None => Ok(Source::Nothing),
+    }
+}
+
+fn load<'a>(dir: &'a ModuleDir, f: &Found, source: &'a Source) -> Result<ModuleInfo<'a>, Error> {
+    match source {
+        Source::File(file) => ModuleInfo::from_file(file),
+        Source::Builtin => Ok(ModuleInfo::from_builtin(
+            dir.builtin_info(&f.name).unwrap_or_default(),
+        )),
+        Source::Nothing => Ok(ModuleInfo::default()),
+    }
+}
+
+/// Shows one module according to the config.
+fn show(
+    config: &Config,
+    dir: &ModuleDir,
+    f: &Found,
+    opened: &mut Option<Opened>,
+    report: &mut Report,
+) {
+    let name = String::from_utf8_lossy(&f.name).into_owned();
+    let filename: Vec<u8> = match &f.path {
+        Some(p) => p.as_os_str().as_bytes().to_vec(),
+        None => b"(builtin)".to_vec(),
+    };
+    let sep = config.sep;
+    let fail = |report: &mut Report, e: &Error| {
+        report.error(format!("could not get modinfo from '{name}': {e}"));
+    };
+    match &config.mode {
+        Mode::All => {
+            if f.path.is_none() {
+                modinfo::write_padded(&mut report.out, "name:", &f.name, sep);
+            }
+            modinfo::write_padded(&mut report.out, "filename:", &filename, sep);
+            let source = match open_source(dir, f, opened) {
+                Ok(s) => s,
+                Err(e) => return fail(report, &e),
+            };
+            let info = match load(dir, f, &source) {
+                Ok(i) => i,
+                Err(e) => return fail(report, &e),
+            };
+            modinfo::write_entries(&mut report.out, &info, sep);
+            let (params, invalid) = modinfo::merge_params(&info.entries);
+            modinfo::write_param_lines(&mut report.out, &params, sep);
+            report_invalid(report, &invalid, &filename);
+            report_signature(report, &info, &filename);
+        }
+        Mode::Fields(fields) => {
+            let mut source: Option<Source> = None;
+            for field in fields {
+                if field == "filename" {
+                    // Printed without reading the file, as kmod does.
+                    report.out.extend_from_slice(&filename);
+                    report.out.push(sep_byte(sep));
+                    continue;
+                }
+                if field == "name" && f.path.is_none() {
+                    report.out.extend_from_slice(&f.name);
+                    report.out.push(sep_byte(sep));
+                }
+                if source.is_none() {
+                    match open_source(dir, f, opened) {
+                        Ok(s) => source = Some(s),
+                        Err(e) => return fail(report, &e),
+                    }
+                }
+                let Some(src) = source.as_ref() else { return };
+                let info = match load(dir, f, src) {
+                    Ok(i) => i,
+                    Err(e) => return fail(report, &e),
+                };
+                if field == "parm" {
+                    let (params, invalid) = modinfo::merge_params(&info.entries);
+                    modinfo::write_param_field(&mut report.out, &params, sep);
+                    report_invalid(report, &invalid, &filename);
+                } else {
+                    for v in info.values(field.as_bytes()) {
+                        report.out.extend_from_slice(v);
+                        report.out.push(sep_byte(sep));
+                    }
+                    if SIGNATURE_KEYS.contains(&field.as_str()) {
+                        report_signature(report, &info, &filename);
+                    }
+                }
+            }
+        }
+        Mode::Json => {
+            let source = open_source(dir, f, opened);
+            let info = source
+                .as_ref()
+                .map_err(|e| e.to_string())
+                .and_then(|s| load(dir, f, s).map_err(|e| e.to_string()));
+            let obj = json_object(f, &filename, &info);
+            report.out.extend_from_slice(obj.to_string().as_bytes());
+            report.out.push(b'\n');
+            match info {
+                Ok(info) => report_signature(report, &info, &filename),
+                Err(e) => report.error(format!("could not get modinfo from '{name}': {e}")),
+            }
+        }
+    }
+}
+
+const SIGNATURE_KEYS: [&str; 5] = ["sig_id", "signer", "sig_key", "sig_hashalgo", "signature"];
+
+fn sep_byte(sep: Separator) -> u8 {
+    match sep {
+        Separator::Newline => b'\n',
+        Separator::Nul => 0,
+    }
+}
+
+fn report_invalid(report: &mut Report, invalid: &[(&[u8], &[u8])], filename: &[u8]) {
+    for (k, v) in invalid {
+        // Reported, but kmod does not fail the argument for it.
+        report.messages.push(Message::Error(format!(
+            "Found invalid \"{}={}\": missing ':' (in {})",
+            String::from_utf8_lossy(k),
+            String::from_utf8_lossy(v),
+            String::from_utf8_lossy(filename)
+        )));
+    }
+}
+
+fn report_signature(report: &mut Report, info: &ModuleInfo<'_>, filename: &[u8]) {
+    if let Some(e) = &info.signature_error {
+        report.error(format!(
+            "{}: bad module signature: {e}",
+            String::from_utf8_lossy(filename)
+        ));
+    }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The documented JSON shape of one module (see README, "JSON output").
+fn json_object(
+    f: &Found,
+    filename: &[u8],
+    info: &Result<ModuleInfo<'_>, String>,
+) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let mut obj = json!({
+        "name": lossy(&f.name),
+        "filename": lossy(filename),
+        "builtin": f.path.is_none(),
+    });
+    match info {
+        Err(e) => {
+            obj["error"] = Value::String(e.clone());
+        }
+        Ok(info) => {
+            let entries: Vec<Value> = info.entries[..info.modinfo_count]
+                .iter()
+                .map(|e| json!({"key": lossy(&e.key), "value": lossy(&e.value)}))
+                .collect();
+            let (params, _) = modinfo::merge_params(&info.entries);
+            let params: Vec<Value> = params
+                .iter()
+                .map(|p| {
+                    json!({
+                        "name": lossy(p.name),
+                        "description": p.description.map(lossy),
+                        "type": p.kind.map(lossy),
+                    })
+                })
+                .collect();
+            obj["info"] = Value::Array(entries);
+            obj["parameters"] = Value::Array(params);
+            obj["build_id"] = info
+                .build_id
+                .as_ref()
+                .map(|b| Value::String(b.iter().map(|x| format!("{x:02x}")).collect()))
+                .unwrap_or(Value::Null);
+            obj["signature"] = match (&info.signature, &info.signature_error) {
+                (Some(sig), _) => serde_json::to_value(sig).unwrap_or(Value::Null),
+                (None, Some(e)) => json!({"error": e}),
+                (None, None) => Value::Null,
+            };
+        }
+    }
+    obj
+}

@@ -1,0 +1,30 @@
+//! rkmod: the Linux kernel-module tools (`insmod`, `rmmod`, `lsmod`, `modinfo`) and `modaudit`,
+//! as a library with thin binaries on top.
+//!
+//! # Kernel support and privileges
+//! Reading module files and depmod indexes needs no privilege and works for modules of any
+//! architecture (32/64-bit, either byte order). Loading and removing modules needs
+//! `CAP_SYS_MODULE` and a kernel with `CONFIG_MODULES` (and `CONFIG_MODULE_UNLOAD` to remove).
+//!
+//! # Panics
+//! None on any input: malformed files, indexes and sysfs contents are reported as [`Error`]s
+//! naming the file and the cause.
+
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod compression;
+pub mod elf;
+pub mod error;
+pub mod exit_code;
+pub mod fnmatch;
+pub mod index;
+pub mod moddir;
+pub mod modfile;
+pub mod modinfo;
+pub mod names;
+pub mod parallel;
+pub mod signature;
+pub mod sysroot;
+
+pub use error::{Error, Result};
