@@ -90,30 +90,55 @@ pub fn decompress(
     data: &[u8],
     limit: u64,
 ) -> Result<Vec<u8>, DecompressError> {
+    if compression == Compression::None {
+        return Ok(data.to_vec());
+    }
+    let hint = size_hint(compression, data, data);
+    decompress_reader(compression, data, hint, limit)
+}
+
+/// Decompresses a stream, refusing to produce more than `limit` bytes. `hint` (from
+/// [`size_hint`]) sizes the output buffer up front so it is never reallocated.
+pub fn decompress_reader(
+    compression: Compression,
+    input: impl Read,
+    hint: Option<u64>,
+    limit: u64,
+) -> Result<Vec<u8>, DecompressError> {
     match compression {
-        Compression::None => Ok(data.to_vec()),
+        Compression::None => read_bounded(input, hint, limit),
         Compression::Xz => {
             // Concatenated streams and any integrity check, as kmod's decoder accepts.
             let stream =
                 xz2::stream::Stream::new_stream_decoder(u64::MAX, xz2::stream::CONCATENATED)
                     .map_err(|e| DecompressError::Corrupt(e.to_string()))?;
-            let reader = xz2::read::XzDecoder::new_stream(data, stream);
-            read_bounded(reader, xz_size_hint(data), limit)
-        }
-        Compression::Zstd => {
-            let hint = zstd::zstd_safe::get_frame_content_size(data).ok().flatten();
-            let reader = zstd::Decoder::with_buffer(data)
-                .map_err(|e| DecompressError::Corrupt(e.to_string()))?;
+            let reader = xz2::read::XzDecoder::new_stream(std::io::BufReader::new(input), stream);
             read_bounded(reader, hint, limit)
         }
+        Compression::Zstd => {
+            let reader =
+                zstd::Decoder::new(input).map_err(|e| DecompressError::Corrupt(e.to_string()))?;
+            read_bounded(reader, hint, limit)
+        }
+        Compression::Gzip => read_bounded(
+            flate2::read::MultiGzDecoder::new(std::io::BufReader::new(input)),
+            hint,
+            limit,
+        ),
+    }
+}
+
+/// The uncompressed size a container announces, from its first bytes (`head`, at least 18)
+/// and last bytes (`tail`, a few KiB: the xz index lives there). Only a hint: it may lie.
+pub fn size_hint(compression: Compression, head: &[u8], tail: &[u8]) -> Option<u64> {
+    match compression {
+        Compression::None => None,
+        Compression::Xz => xz_size_hint(tail),
+        Compression::Zstd => zstd::zstd_safe::get_frame_content_size(head).ok().flatten(),
+        // The trailer's ISIZE is the length modulo 2^32.
         Compression::Gzip => {
-            // The trailer's ISIZE is the length modulo 2^32: only a hint.
-            let hint = data
-                .len()
-                .checked_sub(4)
-                .map(|at| u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]))
-                .map(u64::from);
-            read_bounded(flate2::read::MultiGzDecoder::new(data), hint, limit)
+            let at = tail.len().checked_sub(4)?;
+            Some(u64::from(u32::from_le_bytes(tail[at..].try_into().ok()?)))
         }
     }
 }

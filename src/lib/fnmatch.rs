@@ -43,19 +43,17 @@ pub fn fnmatch(pattern: &[u8], string: &[u8]) -> bool {
                         }
                     }
                 },
-                b'\\' if p + 1 < pattern.len() => {
-                    if s < string.len() && string[s] == pattern[p + 1] {
-                        p += 2;
-                        s += 1;
-                        continue;
-                    }
+                b'\\'
+                    if p + 1 < pattern.len() && s < string.len() && string[s] == pattern[p + 1] =>
+                {
+                    p += 2;
+                    s += 1;
+                    continue;
                 }
-                c if c != b'?' && c != b'[' => {
-                    if s < string.len() && string[s] == c {
-                        p += 1;
-                        s += 1;
-                        continue;
-                    }
+                c if c != b'?' && c != b'[' && s < string.len() && string[s] == c => {
+                    p += 1;
+                    s += 1;
+                    continue;
                 }
                 _ => {}
             }
@@ -100,13 +98,14 @@ fn bracket(pat: &[u8], c: u8) -> Bracket {
             break;
         }
         first = false;
-        if ch == b'[' && pat.get(i + 1) == Some(&b':') {
-            if let Some(end) = find(&pat[i + 2..], b":]") {
-                let class = &pat[i + 2..i + 2 + end];
-                matched |= in_class(class, c);
-                i += 2 + end + 2;
-                continue;
-            }
+        if ch == b'['
+            && pat.get(i + 1) == Some(&b':')
+            && let Some(end) = find(&pat[i + 2..], b":]")
+        {
+            let class = &pat[i + 2..i + 2 + end];
+            matched |= in_class(class, c);
+            i += 2 + end + 2;
+            continue;
         }
         let (lo, next) = if ch == b'\\' && i + 1 < pat.len() {
             (pat[i + 1], i + 2)

@@ -260,12 +260,12 @@ impl Index {
             }
             i += node.prefix.len();
             for wild in [b'*', b'?', b'['] {
-                if let Some(r) = self.child(&node, wild) {
-                    if let Some(child) = self.node(r) {
-                        pattern.push(wild);
-                        self.wild_all(&child, 0, &mut pattern, &key[i..], &mut out, 1, &mut budget);
-                        pattern.pop();
-                    }
+                if let Some(r) = self.child(&node, wild)
+                    && let Some(child) = self.node(r)
+                {
+                    pattern.push(wild);
+                    self.wild_all(&child, 0, &mut pattern, &key[i..], &mut out, 1, &mut budget);
+                    pattern.pop();
                 }
             }
             if i == key.len() {
@@ -303,12 +303,12 @@ impl Index {
         pattern.extend_from_slice(node.prefix.get(j..).unwrap_or_default());
         for (k, _) in node.children.chunks_exact(4).enumerate() {
             let ch = node.first.wrapping_add(k as u8);
-            if let Some(r) = self.child(node, ch) {
-                if let Some(child) = self.node(r) {
-                    pattern.push(ch);
-                    self.wild_all(&child, 0, pattern, subkey, out, depth + 1, budget);
-                    pattern.pop();
-                }
+            if let Some(r) = self.child(node, ch)
+                && let Some(child) = self.node(r)
+            {
+                pattern.push(ch);
+                self.wild_all(&child, 0, pattern, subkey, out, depth + 1, budget);
+                pattern.pop();
             }
         }
         if node.values.is_some() && node.value_count > 0 && fnmatch(pattern, subkey) {
@@ -474,7 +474,7 @@ mod tests {
         let self_ref = 12u32 | FLAG_CHILDREN;
         good.truncate(12);
         good[8..12].copy_from_slice(&self_ref.to_be_bytes());
-        good.extend_from_slice(&[b'a', b'a']);
+        good.extend_from_slice(b"aa");
         good.extend_from_slice(&self_ref.to_be_bytes());
         let i = Index::from_bytes("/t/x", good).unwrap();
         assert_eq!(i.search(b"aaaa"), None);

@@ -21,6 +21,9 @@ pub struct Found {
     pub name: Vec<u8>,
     /// Its file, from `modules.dep`; `None` for builtin modules (and dangling aliases).
     pub path: Option<PathBuf>,
+    /// Found through the builtin indexes (libkmod then knows it is builtin without asking
+    /// `modules.builtin.bin` again: some builtin modules are only in the builtin alias index).
+    pub builtin: bool,
 }
 
 /// Which index a lookup reads.
@@ -141,7 +144,11 @@ impl ModuleDir {
 
     fn found(&self, name: Vec<u8>) -> Result<Found> {
         let path = self.dep_path(&name)?;
-        Ok(Found { name, path })
+        Ok(Found {
+            name,
+            path,
+            builtin: false,
+        })
     }
 
     fn builtin_exact(&self, name: &[u8]) -> Result<Option<Found>> {
@@ -151,6 +158,7 @@ impl ModuleDir {
             .map(|_| Found {
                 name: name.to_vec(),
                 path: None,
+                builtin: true,
             }))
     }
 
@@ -165,6 +173,7 @@ impl ModuleDir {
                     Ok(Found {
                         name: v.value,
                         path: None,
+                        builtin: true,
                     })
                 } else {
                     self.found(v.value)
@@ -181,6 +190,7 @@ impl ModuleDir {
             return Ok(Some(Found {
                 name,
                 path: Some(path),
+                builtin: false,
             }));
         }
         if let Some(f) = self.builtin_exact(&name)? {
@@ -200,13 +210,14 @@ impl ModuleDir {
         let Some(alias) = names::normalize_alias(arg) else {
             return Ok(None);
         };
-        if !alias.contains(&b':') {
-            if let Some(path) = self.dep_path(&alias)? {
-                return Ok(Some(vec![Found {
-                    name: alias,
-                    path: Some(path),
-                }]));
-            }
+        if !alias.contains(&b':')
+            && let Some(path) = self.dep_path(&alias)?
+        {
+            return Ok(Some(vec![Found {
+                name: alias,
+                path: Some(path),
+                builtin: false,
+            }]));
         }
         if alias.starts_with(b"symbol:") {
             let found = self.wild(Which::Symbols, &alias, false)?;

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, FileTypeExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
@@ -11,12 +11,14 @@ use crate::compression::{self, Compression, DecompressError, MAGIC_LEN, MAX_DECO
 use crate::error::{Error, Result};
 
 /// Plain files up to this size are read rather than mapped.
-const READ_WHOLE_MAX: u64 = 1 << 20;
+const READ_WHOLE_MAX: u64 = 256 << 10;
 
 /// The bytes of a module, however they were obtained.
 enum Contents {
     Mapped(Mmap),
     Owned(Vec<u8>),
+    /// Decompressed; the permit accounts for the buffer in the process-wide memory budget.
+    Decompressed(Vec<u8>, #[allow(dead_code)] Permit),
 }
 
 /// A module file opened for reading, its contents uncompressed.
@@ -24,6 +26,63 @@ pub struct ModuleFile {
     path: PathBuf,
     compression: Compression,
     contents: Contents,
+}
+
+/// Memory that concurrent decompressions may hold together. Beyond it a decompression waits;
+/// one larger than it runs alone. With parallel workers this keeps peak memory near that of
+/// the largest single module, as for a sequential tool.
+const DECOMPRESS_BUDGET: u64 = 16 << 20;
+
+struct Gate {
+    state: std::sync::Mutex<GateState>,
+    changed: std::sync::Condvar,
+}
+
+struct GateState {
+    in_flight: u64,
+    big_waiting: bool,
+}
+
+static GATE: Gate = Gate {
+    state: std::sync::Mutex::new(GateState {
+        in_flight: 0,
+        big_waiting: false,
+    }),
+    changed: std::sync::Condvar::new(),
+};
+
+/// A reservation of decompression memory, released on drop.
+struct Permit(u64);
+
+impl Permit {
+    fn acquire(size: u64) -> Permit {
+        let big = size > DECOMPRESS_BUDGET;
+        let mut st = GATE.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let fits = st.in_flight == 0
+                || (!big && !st.big_waiting && st.in_flight + size <= DECOMPRESS_BUDGET);
+            if fits {
+                break;
+            }
+            // Hold back small jobs while a big one waits, so it is not starved.
+            st.big_waiting |= big;
+            st = GATE.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        if big {
+            st.big_waiting = false;
+        }
+        st.in_flight += size;
+        Permit(size)
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut st = GATE.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.in_flight -= self.0;
+        drop(st);
+        GATE.changed.notify_all();
+    }
 }
 
 impl ModuleFile {
@@ -63,26 +122,40 @@ impl ModuleFile {
                 contents: Contents::Owned(buf),
             });
         }
-        // SAFETY: the mapping is read-only and private. A file truncated by someone else while
-        // mapped could fault on access; kmod accepts the same risk, and module trees are not
-        // rewritten in place by package managers (they rename).
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         let contents = match compression {
-            Compression::None => Contents::Mapped(map),
-            c => Contents::Owned(
-                compression::decompress(c, &map, limit).map_err(|e| match e {
-                    DecompressError::TooLarge => Error::TooLarge {
-                        path: path.to_path_buf(),
-                        compression: c,
-                        limit,
-                    },
-                    DecompressError::Corrupt(cause) => Error::Decompress {
-                        path: path.to_path_buf(),
-                        compression: c,
-                        cause,
-                    },
-                })?,
-            ),
+            Compression::None => {
+                // SAFETY: the mapping is read-only and private. A file truncated by someone
+                // else while mapped could fault on access; kmod accepts the same risk, and
+                // module trees are not rewritten in place by package managers (they rename).
+                Contents::Mapped(unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?)
+            }
+            c => {
+                // Stream the compressed bytes rather than mapping them: only the output buffer
+                // is resident, as with kmod's read loop.
+                let mut head = [0u8; 32];
+                let head_len = file.read_at(&mut head, 0).map_err(|e| Error::io(path, e))?;
+                let tail_len = len.min(64 << 10);
+                let mut tail = vec![0u8; tail_len as usize];
+                file.read_exact_at(&mut tail, len - tail_len)
+                    .map_err(|e| Error::io(path, e))?;
+                let hint = compression::size_hint(c, &head[..head_len], &tail);
+                drop(tail);
+                let permit = Permit::acquire(hint.unwrap_or(len.saturating_mul(4)).min(limit));
+                let data =
+                    compression::decompress_reader(c, &file, hint, limit).map_err(|e| match e {
+                        DecompressError::TooLarge => Error::TooLarge {
+                            path: path.to_path_buf(),
+                            compression: c,
+                            limit,
+                        },
+                        DecompressError::Corrupt(cause) => Error::Decompress {
+                            path: path.to_path_buf(),
+                            compression: c,
+                            cause,
+                        },
+                    })?;
+                Contents::Decompressed(data, permit)
+            }
         };
         Ok(ModuleFile {
             path: path.to_path_buf(),
@@ -131,14 +204,20 @@ impl ModuleFile {
     pub fn bytes(&self) -> &[u8] {
         match &self.contents {
             Contents::Mapped(m) => m,
-            Contents::Owned(v) => v,
+            Contents::Owned(v) | Contents::Decompressed(v, _) => v,
         }
     }
 }
 
 /// Opens `path` for reading and checks that it is a regular file; returns it with its length.
 pub fn open_regular(path: &Path) -> Result<(File, u64)> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer. It changes
+    // nothing for regular files.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     let ft = meta.file_type();
     if ft.is_dir() {

@@ -161,6 +161,9 @@ fn build_id(elf: &Elf<'_>) -> Option<Vec<u8>> {
     Some(note.get(desc_at..desc_at.checked_add(descsz)?)?.to_vec())
 }
 
+/// A `parm`/`parmtype` entry without a `:`: its key and value.
+pub type InvalidParam<'s> = (&'s [u8], &'s [u8]);
+
 /// A module parameter, merged from its `parm` and `parmtype` entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Param<'s> {
@@ -175,7 +178,7 @@ pub struct Param<'s> {
 /// Merges `parm` and `parmtype` entries as kmod does: last description and type win, and the
 /// result lists parameters in the reverse order of their first appearance. Entries without `:`
 /// are returned separately as `(key, value)` for a warning.
-pub fn merge_params<'s>(entries: &'s [Entry<'_>]) -> (Vec<Param<'s>>, Vec<(&'s [u8], &'s [u8])>) {
+pub fn merge_params<'s>(entries: &'s [Entry<'_>]) -> (Vec<Param<'s>>, Vec<InvalidParam<'s>>) {
     let mut params: Vec<Param<'s>> = Vec::new();
     let mut invalid = Vec::new();
     for e in entries {

@@ -80,12 +80,12 @@ fn current_dir_name() -> OsString {
 
 fn compute_current_dir_name() -> OsString {
     let cwd = std::env::current_dir().map(PathBuf::into_os_string);
-    if let Some(pwd) = std::env::var_os("PWD") {
-        if let (Ok(a), Ok(b)) = (std::fs::metadata(&pwd), std::fs::metadata(".")) {
-            if a.dev() == b.dev() && a.ino() == b.ino() {
-                return pwd;
-            }
-        }
+    if let Some(pwd) = std::env::var_os("PWD")
+        && let (Ok(a), Ok(b)) = (std::fs::metadata(&pwd), std::fs::metadata("."))
+        && a.dev() == b.dev()
+        && a.ino() == b.ino()
+    {
+        return pwd;
     }
     cwd.unwrap_or_else(|_| OsString::from("."))
 }

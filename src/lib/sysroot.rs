@@ -45,10 +45,10 @@ impl SysRoot {
     /// The running kernel's release (`uname -r`). Under a fixture root,
     /// `proc/sys/kernel/osrelease` is used when present.
     pub fn kernel_release(&self) -> std::io::Result<String> {
-        if !self.is_host {
-            if let Ok(s) = std::fs::read_to_string(self.proc.join("sys/kernel/osrelease")) {
-                return Ok(s.trim_end().to_string());
-            }
+        if !self.is_host
+            && let Ok(s) = std::fs::read_to_string(self.proc.join("sys/kernel/osrelease"))
+        {
+            return Ok(s.trim_end().to_string());
         }
         let uts = nix::sys::utsname::uname().map_err(std::io::Error::from)?;
         Ok(uts.release().to_string_lossy().into_owned())

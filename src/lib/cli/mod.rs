@@ -91,6 +91,7 @@ pub fn is_broken_pipe(e: &io::Error) -> bool {
 /// Runs a tool's `main` with the process's arguments and standard streams; the whole body of
 /// each binary.
 pub fn run_main(tool: fn(Vec<OsString>, &mut Io<'_>) -> ExitCode) -> std::process::ExitCode {
+    limit_allocator_retention();
     let argv: Vec<OsString> = std::env::args_os().collect();
     let prog = argv
         .first()
@@ -109,10 +110,22 @@ pub fn run_main(tool: fn(Vec<OsString>, &mut Io<'_>) -> ExitCode) -> std::proces
         };
         tool(argv, &mut io)
     };
-    if let Err(e) = out.flush() {
-        if !is_broken_pipe(&e) {
-            return ExitCode::Failure.into();
-        }
+    if let Err(e) = out.flush()
+        && !is_broken_pipe(&e)
+    {
+        return ExitCode::Failure.into();
     }
     code.into()
+}
+
+/// glibc raises its mmap threshold each time a large block is freed, after which large buffers
+/// (decompressed modules) come from the heap and stay resident. A fixed threshold keeps them
+/// mmapped, so freeing one returns it to the system and peak memory stays that of one module.
+fn limit_allocator_retention() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only adjusts allocator parameters; called before any threads start.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 2 << 20);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
 }

@@ -51,7 +51,7 @@ pub struct ModinfoArgs {
     /// Handle argument as module name instead of alias or filename
     #[arg(short = 'm', long)]
     pub modname: bool,
-    /// Print only provided FIELD (repeat to print several fields, in order)
+    /// Print only provided FIELD (repeat -F to print several fields, in order)
     #[arg(short = 'F', long, value_name = "FIELD")]
     pub field: Vec<String>,
     /// Use VERSION instead of $(uname -r)
@@ -120,6 +120,11 @@ impl Config {
             fields.extend(indices.zip(args.field.iter().cloned()));
         }
         fields.sort_by_key(|(at, _)| *at);
+        // kmod shows only the last field option. Repeating -F is our opt-in extension: then
+        // every field option counts, in command-line order.
+        if args.field.len() < 2 {
+            fields.drain(..fields.len().saturating_sub(1));
+        }
         let mode = if args.json {
             Mode::Json
         } else if fields.is_empty() {
@@ -215,6 +220,8 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
             return ExitCode::Failure;
         }
     };
+    // clap's copy of every argument is no longer needed; thousands of paths add up.
+    drop(matches);
     run(&config, io)
 }
 
@@ -266,16 +273,15 @@ pub fn run(config: &Config, io: &mut Io<'_>) -> ExitCode {
             more
         },
     );
-    if !stopped {
-        if let Err(e) = io.out.write_all(&out_buf).and_then(|_| io.out.flush()) {
-            if !cli::is_broken_pipe(&e) {
-                io.error(format!(
-                    "could not write output: {}",
-                    crate::error::io_cause(&e)
-                ));
-                failed = true;
-            }
-        }
+    if !stopped
+        && let Err(e) = io.out.write_all(&out_buf).and_then(|_| io.out.flush())
+        && !cli::is_broken_pipe(&e)
+    {
+        io.error(format!(
+            "could not write output: {}",
+            crate::error::io_cause(&e)
+        ));
+        failed = true;
     }
     ExitCode::from_failed(failed)
 }
@@ -306,6 +312,7 @@ pub fn process(config: &Config, dir: &ModuleDir, arg: &OsString) -> Report {
         let found = Found {
             name,
             path: Some(path),
+            builtin: false,
         };
         // The file is open already: read it from that descriptor rather than reopening.
         let mut opened = Some(opened);
@@ -391,7 +398,7 @@ fn open_source(dir: &ModuleDir, f: &Found, opened: &mut Option<Opened>) -> Resul
             }
             None => ModuleFile::open(p).map(Source::File),
         },
-        None if dir.is_builtin(&f.name)? => Ok(Source::Builtin),
+        None if f.builtin || dir.is_builtin(&f.name)? => Ok(Source::Builtin),
         None => Ok(Source::Nothing),
     }
 }

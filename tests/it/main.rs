@@ -1,0 +1,5 @@
+//! Integration tests: the built binaries, run as a user would, against real fixtures and,
+//! where it is installed, Debian's kmod as the oracle.
+
+mod harness;
+mod modinfo;
