@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the tests, the benchmarks and the VM demo need, on a fresh Debian machine.
+# Idempotent: packages already present are not reinstalled. Needs root for apt-get.
+set -euo pipefail
+
+packages=(
+  kmod                         # the reference tools (modinfo, depmod, insmod, ...)
+  binutils                     # readelf, to check build ids independently
+  xz-utils zstd gzip           # compressors for fixtures
+  busybox-static cpio          # the VM's initramfs
+  qemu-system-x86              # the VM
+  linux-headers-6.1.0-50-amd64 # builds our C test modules
+  time hyperfine               # benchmarks: peak RSS and wall time
+  mandoc                       # man page lint
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "prereqs: missing packages ${missing[*]} and not root: install them first" >&2
+    exit 1
+  fi
+  echo "prereqs: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

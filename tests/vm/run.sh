@@ -1,0 +1,269 @@
+#!/usr/bin/env bash
+# Run rkmod's live-kernel scenarios in a QEMU VM (TCG) booting Debian kernels.
+#
+#   tests/vm/run.sh [--kernel 6.1|6.12|all]... [--scenario NAME[,NAME]]... [--tools kmod|rk]
+#                   [--verbose] [--shell] [--cargo-build]
+#
+#   --kernel K        kernel to boot; repeatable; default: 6.1 and 6.12, one boot each
+#   --scenario NAME   scenario(s) from tests/vm/scenarios/ (without .sh); default: all
+#   --tools kmod|rk   implementation behind $INSMOD/$RMMOD/... in the scenarios (default kmod)
+#   --verbose, -v     also list passing checks
+#   --shell           boot interactively: run the scenarios, then a shell on the console
+#   --cargo-build     run `cargo build --release` first
+#   --transcript      print what the scenarios printed (their RKMOD-LOG lines), as a session
+#
+# Environment: RKMOD_DEBIAN_DIR (kernel trees, default <repo>/target/debian, holding 6.1/ and
+# 6.12/ as made by tests/debian/fetch.sh), RKMOD_BIN_DIR (our binaries, default
+# <repo>/target/release), RKMOD_VM_TIMEOUT (seconds per boot, default 300),
+# RKMOD_VM_QEMU_ARGS (extra qemu arguments), RKMOD_VM_EXTRA (colon-separated directories
+# copied over the image root, e.g. one with scenarios/foo.sh), CI (when "true", a missing prerequisite fails
+# the run instead of skipping it).
+#
+# Output: target/vm/<kernel>/initrd.cpio.gz, target/vm/<kernel>.log (the whole serial console).
+# The last line is always "N passed, N failed"; the exit status is non-zero on any failed
+# check, a VM that did not finish, a kernel oops/warning, or (under CI) a missing prerequisite.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+out=$repo/target/vm
+debian_dir=${RKMOD_DEBIAN_DIR:-$repo/target/debian}
+timeout_s=${RKMOD_VM_TIMEOUT:-300}
+PATH=$PATH:/usr/sbin:/sbin
+
+log() { printf 'run.sh: %s\n' "$*" >&2; }
+usage() { sed -n '2,/^set -uo/{/^#/s/^# \{0,1\}//p}' "$0"; exit "${1:-0}"; }
+
+kernels=() scenarios=() tools=kmod verbose=0 shell=0 cargo=0 transcript=0
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--kernel) [[ $# -ge 2 ]] || usage 2; kernels+=("$2"); shift 2 ;;
+	--kernel=*) kernels+=("${1#*=}"); shift ;;
+	--scenario) [[ $# -ge 2 ]] || usage 2; scenarios+=("${2//,/ }"); shift 2 ;;
+	--scenario=*) v=${1#*=}; scenarios+=("${v//,/ }"); shift ;;
+	--tools) [[ $# -ge 2 ]] || usage 2; tools=$2; shift 2 ;;
+	--tools=*) tools=${1#*=}; shift ;;
+	-v | --verbose) verbose=1; shift ;;
+	--shell) shell=1; shift ;;
+	--cargo-build) cargo=1; shift ;;
+	--transcript) transcript=1; shift ;;
+	-h | --help) usage 0 ;;
+	*) log "unknown argument: $1"; usage 2 ;;
+	esac
+done
+((${#kernels[@]})) || kernels=(6.1 6.12)
+for i in "${!kernels[@]}"; do [[ ${kernels[$i]} == all ]] && kernels=(6.1 6.12) && break; done
+for k in "${kernels[@]}"; do
+	case $k in 6.1 | 6.12) ;; *) log "unknown kernel '$k' (6.1, 6.12 or all)"; usage 2 ;; esac
+done
+case $tools in kmod | rk) ;; *) log "--tools must be kmod or rk"; usage 2 ;; esac
+# shellcheck disable=SC2206 # split the comma/space separated scenario names
+scenarios=(${scenarios[*]:-})
+
+case ${CI:-} in true | 1 | yes) ci=1 ;; *) ci=0 ;; esac
+
+# --- prerequisites -------------------------------------------------------------------------------
+# Outside CI a missing prerequisite that cannot be installed/built/fetched is a loud skip
+# (exit 0); under CI it is a failure (STYLE.md 12).
+prereq_missing() {
+	local bar='!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!'
+	echo "$bar" >&2
+	if ((ci)); then
+		echo "!!! VM TESTS FAILED: missing prerequisite (CI=true):" >&2
+	else
+		echo "!!! VM TESTS SKIPPED: missing prerequisite:" >&2
+	fi
+	printf '!!!   %s\n' "$@" >&2
+	echo "$bar" >&2
+	if ((ci)); then
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+	echo "0 passed, 0 failed"
+	exit 0
+}
+
+as_root() {
+	if [[ $(id -u) -eq 0 ]]; then
+		"$@"
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+		sudo "$@"
+	else
+		return 1
+	fi
+}
+
+apt_updated=0
+apt_install() {
+	command -v apt-get >/dev/null || return 1
+	log "installing: $*"
+	local cmd=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@")
+	as_root "${cmd[@]}" >&2 && return 0
+	((apt_updated)) && return 1
+	apt_updated=1
+	as_root apt-get update -q >&2 && as_root "${cmd[@]}" >&2
+}
+
+is_static_busybox() {
+	local b
+	b=$(command -v busybox) || return 1
+	! readelf -lW "$b" 2>/dev/null | grep -q 'Requesting program interpreter'
+}
+
+# command:package pairs; busybox is special (must be the static build).
+need=(qemu-system-x86_64:qemu-system-x86 kmod:kmod depmod:kmod cpio:cpio readelf:binutils
+	xz:xz-utils gzip:gzip timeout:coreutils flock:util-linux capsh:libcap2-bin)
+missing_pkgs=()
+for pair in "${need[@]}"; do
+	command -v "${pair%%:*}" >/dev/null || missing_pkgs+=("${pair#*:}")
+done
+is_static_busybox || missing_pkgs+=(busybox-static)
+if ((${#missing_pkgs[@]})); then
+	apt_install "${missing_pkgs[@]}" || log "could not install ${missing_pkgs[*]}"
+fi
+problems=()
+for pair in "${need[@]}"; do
+	[[ ${pair%%:*} == capsh ]] && continue   # optional: nocap.sh falls back to unshare
+	command -v "${pair%%:*}" >/dev/null || problems+=("${pair%%:*} not found (apt-get install ${pair#*:})")
+done
+is_static_busybox || problems+=("static busybox not found (apt-get install busybox-static)")
+((${#problems[@]})) && prereq_missing "${problems[@]}"
+
+# Kernel trees: DIR/<k>/boot/vmlinuz-* and DIR/<k>/lib/modules/<kver>/.
+vmlinuz_of() { compgen -G "$debian_dir/$1/boot/vmlinuz-*" | head -n 1; }
+need_fetch=0
+for k in "${kernels[@]}"; do
+	[[ -n $(vmlinuz_of "$k") && -d $debian_dir/$k/lib/modules ]] || need_fetch=1
+done
+if ((need_fetch)); then
+	if [[ -x $repo/tests/debian/fetch.sh ]]; then
+		log "kernel trees missing under $debian_dir: running tests/debian/fetch.sh"
+		"$repo/tests/debian/fetch.sh" "$debian_dir" >&2 || log "tests/debian/fetch.sh failed"
+	else
+		log "tests/debian/fetch.sh not found"
+	fi
+fi
+for k in "${kernels[@]}"; do
+	[[ -n $(vmlinuz_of "$k") ]] || problems+=("no kernel $debian_dir/$k/boot/vmlinuz-* (tests/debian/fetch.sh, or set RKMOD_DEBIAN_DIR)")
+done
+((${#problems[@]})) && prereq_missing "${problems[@]}"
+
+# Our test modules are built for 6.1; scenarios skip them on other kernels.
+if [[ " ${kernels[*]} " == *" 6.1 "* && ! -f $repo/tests/fixtures/rk_basic.ko ]]; then
+	log "test modules missing: running tests/modules/build.sh"
+	[[ -d /usr/src/linux-headers-6.1.0-50-amd64 ]] ||
+		apt_install linux-headers-6.1.0-50-amd64 linux-kbuild-6.1 gcc make || true
+	"$repo/tests/modules/build.sh" >&2 || log "tests/modules/build.sh failed"
+	[[ -f $repo/tests/fixtures/rk_basic.ko ]] ||
+		prereq_missing "test modules tests/fixtures/rk_*.ko missing and tests/modules/build.sh could not build them"
+fi
+
+if ((cargo)); then
+	(cd "$repo" && cargo build --release) >&2 || { log "cargo build --release failed"; echo "0 passed, 1 failed"; exit 1; }
+fi
+
+# --- one boot per kernel -------------------------------------------------------------------------
+mkdir -p "$out"
+# Live-kernel tests are serialised (STYLE.md 12): one VM run at a time per checkout.
+exec 9>"$out/.lock"
+if ! flock -n 9; then
+	log "another tests/vm/run.sh is running; waiting for it"
+	flock 9
+fi
+
+total_pass=0 total_fail=0 total_skip=0
+failures=()
+
+# report KERNEL LOG QEMU_RC SECS: parse the console log, print results, update the totals.
+report() {
+	local k=$1 logf=$2 qrc=$3 secs=$4 proto pass=0 fail=0 skip=0 line status name rest
+	# RKMOD-* lines, with \r and anything before the marker (escape sequences) removed.
+	proto=$(tr -d '\r' <"$logf" | sed -nE 's/^.*(RKMOD-(INFO|BEGIN|RESULT|LOG|DMESG|END|DONE)( |$))/\1/p')
+	echo "== kernel $k: $(grep -m1 '^RKMOD-INFO' <<<"$proto" | cut -d' ' -f2-) (boot+run ${secs}s, qemu exit $qrc)"
+	if ((transcript)); then
+		grep '^RKMOD-LOG ' <<<"$proto" | sed 's/^RKMOD-LOG [^:]*: \{0,1\}//'
+	fi
+	while IFS= read -r line; do
+		read -r _ status name rest <<<"$line"
+		case $status in
+		PASS) pass=$((pass + 1)); ((verbose)) && echo "  PASS $name $rest" ;;
+		SKIP) skip=$((skip + 1)); echo "  SKIP $name $rest" ;;
+		*) fail=$((fail + 1)); echo "  FAIL $name $rest"; failures+=("[$k] $name $rest") ;;
+		esac
+	done < <(grep '^RKMOD-RESULT ' <<<"$proto")
+	# Per scenario: counts and time.
+	while read -r _ sname rcs secss; do
+		printf '  %-16s %s %s  (%s passed, %s failed, %s skipped)\n' "$sname" "$rcs" "$secss" \
+			"$(grep -c "^RKMOD-RESULT PASS $sname/" <<<"$proto")" \
+			"$(grep -c "^RKMOD-RESULT FAIL $sname/" <<<"$proto")" \
+			"$(grep -c "^RKMOD-RESULT SKIP $sname/" <<<"$proto")"
+		if grep -q "^RKMOD-RESULT FAIL $sname/" <<<"$proto"; then
+			echo "  --- $sname log (first 80 lines; all of it in $logf):"
+			grep -E "^RKMOD-(LOG|DMESG) $sname: " <<<"$proto" | head -n 80 | sed 's/^/  | /'
+		fi
+	done < <(grep '^RKMOD-END ' <<<"$proto")
+
+	# Whole-VM failures: no RKMOD-DONE (timeout, panic, hang), kernel oops or warning.
+	if ((qrc == 124 || qrc == 137)); then
+		fail=$((fail + 1)); failures+=("[$k] VM timed out after ${timeout_s}s")
+		echo "  FAIL vm/timeout qemu killed after ${timeout_s}s"
+	fi
+	if ! grep -q '^RKMOD-DONE' <<<"$proto"; then
+		fail=$((fail + 1)); failures+=("[$k] VM did not finish (no RKMOD-DONE)")
+		echo "  FAIL vm/done the VM did not finish its run; last console lines:"
+		tr -d '\r' <"$logf" | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1b[c]//g' | tail -n 25 | sed 's/^/  | /'
+	fi
+	local oops
+	oops=$(tr -d '\r' <"$logf" | grep -E 'Kernel panic|BUG: |Oops|WARNING: CPU|general protection fault|Call Trace:' | head -n 20)
+	if [[ -n $oops ]]; then
+		fail=$((fail + 1)); failures+=("[$k] kernel oops/panic/warning in the console log")
+		echo "  FAIL vm/kernel kernel oops, panic or warning:"
+		sed 's/^/  | /' <<<"$oops"
+	fi
+	if ((pass + fail + skip == 0)); then
+		fail=$((fail + 1)); failures+=("[$k] no results at all")
+		echo "  FAIL vm/results no RKMOD-RESULT lines in $logf"
+	fi
+	echo "  kernel $k: $pass passed, $fail failed, $skip skipped; console log: $logf"
+	total_pass=$((total_pass + pass)) total_fail=$((total_fail + fail)) total_skip=$((total_skip + skip))
+}
+
+for k in "${kernels[@]}"; do
+	vmlinuz=$(vmlinuz_of "$k")
+	initrd=$out/$k/initrd.cpio.gz
+	logf=$out/$k.log
+	t0=$(date +%s.%N)
+	extra=()
+	[[ -n ${RKMOD_VM_EXTRA:-} ]] && IFS=: read -ra extra <<<"$RKMOD_VM_EXTRA"
+	if ! "$here/mkinitramfs.sh" "$initrd" "$debian_dir/$k" "${extra[@]}" >"$out/$k.mkinitramfs.log" 2>&1; then
+		cat "$out/$k.mkinitramfs.log" >&2
+		failures+=("[$k] mkinitramfs.sh failed")
+		total_fail=$((total_fail + 1))
+		continue
+	fi
+	sed 's/^/  /' "$out/$k.mkinitramfs.log" >&2
+	append="console=ttyS0 panic=-1 quiet rkmod.tools=$tools"
+	((${#scenarios[@]})) && append+=" rkmod.scenario=$(IFS=,; echo "${scenarios[*]}")"
+	# shellcheck disable=SC2206 # extra qemu arguments are meant to be split
+	qemu=(qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -nographic -no-reboot -nic none
+		-kernel "$vmlinuz" -initrd "$initrd" ${RKMOD_VM_QEMU_ARGS:-})
+	if ((shell)); then
+		log "interactive: ${qemu[*]} -append '$append rkmod.shell=1'  (Ctrl-A x quits qemu)"
+		"${qemu[@]}" -append "$append rkmod.shell=1"
+		continue
+	fi
+	t1=$(date +%s.%N)
+	log "booting $k: $vmlinuz, initrd $(du -k "$initrd" | cut -f1) KiB (built in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')s)"
+	timeout -k 10 "$timeout_s" "${qemu[@]}" -append "$append" </dev/null >"$logf" 2>&1
+	qrc=$?
+	secs=$(awk -v a="$t1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+	report "$k" "$logf" "$qrc" "$secs"
+done
+
+if ((${#failures[@]})); then
+	echo "Failures:"
+	printf '  %s\n' "${failures[@]}"
+fi
+((total_skip)) && echo "$total_skip skipped"
+echo "$total_pass passed, $total_fail failed"
+((total_fail == 0))
