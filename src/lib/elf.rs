@@ -7,7 +7,9 @@
 
 use goblin::container::{Container, Ctx};
 use goblin::elf::header::{self, Header};
-use goblin::elf::section_header::{SHT_NOBITS, SectionHeader};
+use goblin::elf::reloc::{Reloc, RelocSection, reloc64};
+use goblin::elf::section_header::{SHT_DYNSYM, SHT_NOBITS, SHT_REL, SHT_RELA, SHT_SYMTAB, SectionHeader};
+use goblin::elf::sym::{Sym, Symtab};
 use scroll::Pread;
 
 use crate::error::ElfError;
@@ -139,6 +141,137 @@ impl<'a> Elf<'a> {
     /// The contents of the first section called `name`.
     pub fn section_by_name(&self, name: &str) -> Option<&'a [u8]> {
         self.find_section(name).map(|(_, sh)| self.section_data(sh))
+    }
+
+    /// The symbol table in section `index` (SHT_SYMTAB or SHT_DYNSYM) with the string table its
+    /// `sh_link` names. Symbols are decoded lazily, so a hostile count costs nothing: the count
+    /// is the section's size divided by the entry size, and the section lies inside the file.
+    pub fn symbols(&self, index: usize) -> Result<Symbols<'a>, ElfError> {
+        let bad = |why: &str| ElfError::Other(format!("symbol table (section #{index}): {why}"));
+        let sh = self
+            .sections
+            .get(index)
+            .ok_or_else(|| bad("no such section"))?;
+        if sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM {
+            return Err(bad("not a symbol table"));
+        }
+        let data = self.section_data(sh);
+        let count = data.len() / Sym::size(self.ctx.container);
+        let table = Symtab::parse(data, 0, count, self.ctx).map_err(|e| bad(&e.to_string()))?;
+        let strtab = usize::try_from(sh.sh_link)
+            .ok()
+            .filter(|&link| link != index)
+            .and_then(|link| self.sections.get(link))
+            .filter(|st| st.sh_type != SHT_NOBITS)
+            .map(|st| self.section_data(st))
+            .ok_or_else(|| bad("invalid string table link"))?;
+        Ok(Symbols {
+            table,
+            strtab,
+            index,
+        })
+    }
+
+    /// The first SHT_SYMTAB section's index (modules have exactly one: the loader needs it).
+    pub fn symtab_index(&self) -> Option<usize> {
+        self.sections.iter().position(|sh| sh.sh_type == SHT_SYMTAB)
+    }
+
+    /// The entries of a SHT_REL or SHT_RELA section, decoded lazily; MIPS64 little-endian's
+    /// split `r_info` is put back into the standard layout.
+    pub fn relocations(&self, sh: &SectionHeader) -> Result<Relocations<'a>, ElfError> {
+        let is_rela = match sh.sh_type {
+            SHT_RELA => true,
+            SHT_REL => false,
+            _ => return Err(ElfError::Other("not a relocation section".to_string())),
+        };
+        let data = self.section_data(sh);
+        let section = RelocSection::parse(data, 0, data.len(), is_rela, self.ctx)
+            .map_err(|e| ElfError::Other(format!("relocation section: {e}")))?;
+        let is_mips64el = self.is_64()
+            && self.ctx.le == scroll::LE
+            && self.header.e_machine == header::EM_MIPS;
+        Ok(Relocations {
+            section,
+            is_mips64el,
+        })
+    }
+}
+
+/// A symbol table and its string table.
+pub struct Symbols<'a> {
+    table: Symtab<'a>,
+    strtab: &'a [u8],
+    index: usize,
+}
+
+impl<'a> Symbols<'a> {
+    /// The section index of the table (what relocation sections name in `sh_link`).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The number of symbols, the null symbol 0 included.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether the table has no entries at all.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// Symbol `i`, if in range.
+    pub fn get(&self, i: usize) -> Option<Sym> {
+        self.table.get(i)
+    }
+
+    /// Every symbol with its index.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, Sym)> + 'a {
+        self.table.iter().enumerate()
+    }
+
+    /// The name of `sym`: empty when its name offset is out of range, cut at the end of the
+    /// string table when it is not terminated.
+    pub fn name(&self, sym: &Sym) -> &'a [u8] {
+        let s = usize::try_from(sym.st_name)
+            .ok()
+            .and_then(|at| self.strtab.get(at..))
+            .unwrap_or_default();
+        &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())]
+    }
+}
+
+/// The entries of one relocation section.
+pub struct Relocations<'a> {
+    section: RelocSection<'a>,
+    is_mips64el: bool,
+}
+
+impl<'a> Relocations<'a> {
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.section.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.section.is_empty()
+    }
+
+    /// Every entry, in order.
+    pub fn iter(&self) -> impl Iterator<Item = Reloc> + 'a {
+        let fix = self.is_mips64el;
+        self.section.iter().map(move |mut r| {
+            if fix {
+                // goblin split r_info as (sym << 32 | type); rebuild it and reinterpret it with
+                // MIPS64's little-endian layout.
+                let info = reloc64::mips64el_r_info(((r.r_sym as u64) << 32) | u64::from(r.r_type));
+                r.r_sym = reloc64::r_sym(info) as usize;
+                r.r_type = reloc64::r_type(info);
+            }
+            r
+        })
     }
 }
 

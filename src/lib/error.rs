@@ -219,10 +219,25 @@ pub fn io_cause(e: &io::Error) -> String {
     }
 }
 
-/// The C library's description of `errno`.
+/// The C library's description of `errno`, as kmod prints it (`strerror`). nix's own
+/// descriptions differ from glibc's ("Try again" for EAGAIN), so they are not used.
 pub fn strerror(errno: i32) -> String {
-    nix::errno::Errno::from_raw(errno).desc().to_string()
+    let s = io::Error::from_raw_os_error(errno).to_string();
+    match s.rfind(" (os error ") {
+        Some(at) => s[..at].to_string(),
+        None => s,
+    }
 }
 
 /// A result with the library's error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn strerror_uses_the_c_library_words() {
+        assert_eq!(super::strerror(libc::EAGAIN), "Resource temporarily unavailable");
+        assert_eq!(super::strerror(libc::EIO), "Input/output error");
+        assert_eq!(super::strerror(libc::ENOENT), "No such file or directory");
+    }
+}

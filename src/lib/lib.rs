@@ -12,6 +12,7 @@
 
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod cli;
 pub mod compression;
 pub mod elf;
@@ -19,12 +20,18 @@ pub mod error;
 pub mod exit_code;
 pub mod fnmatch;
 pub mod index;
+pub mod load;
+pub mod loaded;
 pub mod moddir;
 pub mod modfile;
 pub mod modinfo;
 pub mod names;
 pub mod parallel;
+pub mod procmodules;
+pub mod remove;
 pub mod signature;
+pub mod syscall;
+pub mod sysfs;
 pub mod sysroot;
 
 pub use error::{Error, Result};

@@ -2,7 +2,11 @@
 //! man pages and completions), a conversion into a plain config, and a `run` function that
 //! writes to the streams it is given and returns an [`ExitCode`].
 
+pub mod insmod;
+pub mod lsmod;
+pub mod modaudit;
 pub mod modinfo;
+pub mod rmmod;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -27,17 +31,32 @@ pub struct Io<'a> {
     pub out: &'a mut dyn Write,
     /// Standard error.
     pub err: &'a mut dyn Write,
+    /// `-s/--syslog`: messages go to syslog instead of standard error.
+    pub syslog: bool,
 }
 
 impl Io<'_> {
     /// Prints `<prog>: ERROR: <msg>` on standard error, kmod's format.
     pub fn error(&mut self, msg: impl std::fmt::Display) {
-        let _ = writeln!(self.err, "{}: ERROR: {}", self.prog, msg);
+        self.log(libc::LOG_ERR, "ERROR", &msg.to_string());
     }
 
     /// Prints `<prog>: WARNING: <msg>` on standard error.
     pub fn warning(&mut self, msg: impl std::fmt::Display) {
-        let _ = writeln!(self.err, "{}: WARNING: {}", self.prog, msg);
+        self.log(libc::LOG_WARNING, "WARNING", &msg.to_string());
+    }
+
+    /// Prints `<prog>: INFO: <msg>` (verbose output) on standard error.
+    pub fn info(&mut self, msg: impl std::fmt::Display) {
+        self.log(libc::LOG_INFO, "INFO", &msg.to_string());
+    }
+
+    fn log(&mut self, priority: libc::c_int, level: &str, msg: &str) {
+        if self.syslog {
+            syslog(&self.prog, priority, &format!("{level}: {msg}"));
+        } else {
+            let _ = writeln!(self.err, "{}: {level}: {msg}", self.prog);
+        }
     }
 }
 
@@ -107,6 +126,7 @@ pub fn run_main(tool: fn(Vec<OsString>, &mut Io<'_>) -> ExitCode) -> std::proces
             prog,
             out: &mut out,
             err: &mut err,
+            syslog: false,
         };
         tool(argv, &mut io)
     };
@@ -127,5 +147,23 @@ fn limit_allocator_retention() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 2 << 20);
         libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+/// Sends one message to syslog as kmod does: `openlog(prog, LOG_CONS, LOG_DAEMON)`.
+fn syslog(prog: &str, priority: libc::c_int, msg: &str) {
+    use std::ffi::CString;
+    use std::sync::OnceLock;
+    // openlog keeps the pointer: the identity must live for the whole process.
+    static IDENT: OnceLock<CString> = OnceLock::new();
+    let ident = IDENT.get_or_init(|| CString::new(prog).unwrap_or_default());
+    let Ok(text) = CString::new(msg.replace('\0', " ")) else {
+        return;
+    };
+    // SAFETY: both strings are NUL-terminated and outlive the calls; "%s" keeps the message
+    // from being read as a format.
+    unsafe {
+        libc::openlog(ident.as_ptr(), libc::LOG_CONS, libc::LOG_DAEMON);
+        libc::syslog(priority, c"%s".as_ptr(), text.as_ptr());
     }
 }

@@ -1,0 +1,4 @@
+//! `lsmod`: list loaded modules.
+fn main() -> std::process::ExitCode {
+    rkmod::cli::run_main(rkmod::cli::lsmod::main)
+}

@@ -1,0 +1,1253 @@
+//! modaudit: whether a module can ever be unloaded, decided from its ELF alone.
+//!
+//! The kernel's rule (kernel/module/main.c: `delete_module`, and `m_show` in procfs.c) is
+//! *permanent ⇔ `mod->init != NULL && mod->exit == NULL`*, evaluated on the relocated
+//! `struct module __this_module`. modpost (`scripts/mod/modpost.c: add_header`) fills `.init`
+//! and `.exit` only when the module defines `init_module` / `cleanup_module`, and in the file
+//! those two pointer fields are zero: their values come from relocations against
+//! `.gnu.linkonce.this_module`. So the verdict here comes from those relocations and from the
+//! symbol table, never from section names (a `cleanup_module` in `.text` is common).
+//!
+//! On top of the verdict, [`Finding`]s point out what can keep a removable module loaded at run
+//! time (references taken with `symbol_get` or `try_module_get`, `THIS_MODULE` owners), and
+//! the 2002-era `__initfn` / `__exitfn` / `__force_exitfn` symbols of Rusty Russell's
+//! `module_fini()` proposal (kernel-interface.md §4.5).
+
+use std::fmt;
+use std::str::FromStr;
+
+use goblin::elf::section_header::{SHF_ALLOC, SHF_EXECINSTR, SHN_LORESERVE, SHN_UNDEF};
+use goblin::elf::section_header::{SHT_REL, SHT_RELA};
+use goblin::elf::sym::{STT_SECTION, Sym};
+use serde::{Serialize, Serializer};
+
+use crate::elf::{Elf, Symbols};
+use crate::error::{ElfError, Error, Result};
+use crate::modfile::ModuleFile;
+use crate::modinfo::{split_entry, split_strings};
+
+/// The section modpost puts `struct module __this_module` in.
+pub const THIS_MODULE_SECTION: &str = ".gnu.linkonce.this_module";
+
+/// Whether and how a module can be unloaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Verdict {
+    /// `rmmod` can remove it (it has an exit function, or no init function at all).
+    Removable,
+    /// It has an init function and no exit function: once loaded, only a forced unload
+    /// (`rmmod -f` on a `CONFIG_MODULE_FORCE_UNLOAD` kernel) removes it.
+    Permanent,
+    /// Permanent today, and its only exit hook is a 2002-style `__force_exitfn` (the deprecated
+    /// `module_exit` of the `module_fini()` proposal): removable only by forced unload.
+    ForceOnly,
+    /// Built for a kernel without `CONFIG_MODULE_UNLOAD` (no `mod_unload` in vermagic): no module
+    /// can be unloaded there.
+    KernelCannotUnload,
+}
+
+impl Verdict {
+    /// Every verdict, in display order.
+    pub const ALL: [Verdict; 4] = [
+        Verdict::Removable,
+        Verdict::Permanent,
+        Verdict::ForceOnly,
+        Verdict::KernelCannotUnload,
+    ];
+
+    /// The stable name used in output and by `--deny`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Removable => "removable",
+            Verdict::Permanent => "permanent",
+            Verdict::ForceOnly => "force-only",
+            Verdict::KernelCannotUnload => "kernel-cannot-unload",
+        }
+    }
+
+    /// One plain-English sentence.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Verdict::Removable => {
+                "rmmod can remove it once nothing uses it (it has an exit function, or no init function)"
+            }
+            Verdict::Permanent => {
+                "it has an init function but no exit function, so once loaded only a forced unload removes it"
+            }
+            Verdict::ForceOnly => {
+                "it has no exit function but a legacy __force_exitfn, so only a forced unload (rmmod -f) removes it"
+            }
+            Verdict::KernelCannotUnload => {
+                "it was built for a kernel without CONFIG_MODULE_UNLOAD (no mod_unload in vermagic), which never unloads modules"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Verdict {
+    type Err = ();
+    fn from_str(s: &str) -> std::result::Result<Verdict, ()> {
+        Verdict::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or(())
+    }
+}
+
+impl Serialize for Verdict {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The kinds of [`Finding`], each with a stable id for `--deny`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FindingId {
+    /// Calls `__symbol_get` and never `__symbol_put` / `symbol_put_addr`.
+    SymbolGetWithoutPut,
+    /// Calls both `__symbol_get` and `__symbol_put` (or `symbol_put_addr`).
+    SymbolGetPut,
+    /// Calls `try_module_get`, `__module_get` or `module_put`.
+    TakesModuleRefs,
+    /// Code passes `THIS_MODULE` to the kernel.
+    ThisModuleInCode,
+    /// Data (other than `__this_module` itself and module parameters) points at `THIS_MODULE`.
+    OwnerThisModule,
+    /// Defines 2002-era `__initfn`, `__exitfn` or `__force_exitfn`.
+    LegacySymbols,
+    /// `cleanup_module` lives outside `.exit.text`.
+    ExitInText,
+    /// Defines `init_module` but `__this_module.init` is not set.
+    InitNotWired,
+    /// Defines `cleanup_module` but `__this_module.exit` is not set.
+    ExitNotWired,
+    /// `.modinfo` has no `vermagic=`.
+    NoVermagic,
+}
+
+impl FindingId {
+    /// Every finding kind, in display order.
+    pub const ALL: [FindingId; 10] = [
+        FindingId::SymbolGetWithoutPut,
+        FindingId::SymbolGetPut,
+        FindingId::TakesModuleRefs,
+        FindingId::ThisModuleInCode,
+        FindingId::OwnerThisModule,
+        FindingId::LegacySymbols,
+        FindingId::ExitInText,
+        FindingId::InitNotWired,
+        FindingId::ExitNotWired,
+        FindingId::NoVermagic,
+    ];
+
+    /// The stable id used in output and by `--deny`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingId::SymbolGetWithoutPut => "symbol-get-without-put",
+            FindingId::SymbolGetPut => "symbol-get-put",
+            FindingId::TakesModuleRefs => "takes-module-refs",
+            FindingId::ThisModuleInCode => "this-module-in-code",
+            FindingId::OwnerThisModule => "owner-this-module",
+            FindingId::LegacySymbols => "legacy-symbols",
+            FindingId::ExitInText => "exit-in-text",
+            FindingId::InitNotWired => "init-not-wired",
+            FindingId::ExitNotWired => "exit-not-wired",
+            FindingId::NoVermagic => "no-vermagic",
+        }
+    }
+
+    /// One plain-English sentence.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            FindingId::SymbolGetWithoutPut => {
+                "it takes references on other modules with symbol_get() and never releases them with symbol_put(), so those modules stay pinned"
+            }
+            FindingId::SymbolGetPut => {
+                "it pins other modules with symbol_get() until it calls symbol_put(); they cannot be removed in between"
+            }
+            FindingId::TakesModuleRefs => {
+                "it takes module references at run time (try_module_get/__module_get/module_put); while one is held, rmmod fails with EBUSY"
+            }
+            FindingId::ThisModuleInCode => {
+                "its code hands THIS_MODULE to the kernel (driver or filesystem registration, try_module_get), which may hold references while it is in use"
+            }
+            FindingId::OwnerThisModule => {
+                "it stores THIS_MODULE in a data structure (such as .owner of file_operations), so while such an object is in use rmmod fails with EBUSY"
+            }
+            FindingId::LegacySymbols => {
+                "it defines 2002-era __initfn/__exitfn/__force_exitfn symbols, which today's kernels ignore"
+            }
+            FindingId::ExitInText => {
+                "its exit function is ordinary code outside .exit.text (often shared with init's error path), which section-based checks misjudge"
+            }
+            FindingId::InitNotWired => {
+                "it defines init_module but __this_module.init is not set, so the kernel never calls it"
+            }
+            FindingId::ExitNotWired => {
+                "it defines cleanup_module but __this_module.exit is not set, so the kernel never calls it"
+            }
+            FindingId::NoVermagic => {
+                "it has no vermagic, so the kernel refuses to load it unless forced"
+            }
+        }
+    }
+}
+
+impl fmt::Display for FindingId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FindingId {
+    type Err = ();
+    fn from_str(s: &str) -> std::result::Result<FindingId, ()> {
+        FindingId::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or(())
+    }
+}
+
+impl Serialize for FindingId {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Something worth knowing about a module's unloadability.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// What kind.
+    pub id: FindingId,
+    /// The evidence, e.g. "2 calls to __symbol_get, none to __symbol_put".
+    pub detail: String,
+}
+
+impl Serialize for Finding {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Finding", 3)?;
+        st.serialize_field("id", &self.id)?;
+        st.serialize_field("meaning", self.id.meaning())?;
+        st.serialize_field("detail", &self.detail)?;
+        st.end()
+    }
+}
+
+/// An init or exit function wired into `__this_module` by a relocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hook {
+    /// The symbol the relocation targets (`init_module` or `cleanup_module`).
+    pub symbol: String,
+    /// The section the function lives in (`.init.text`, `.exit.text`, `.text`, ...), when it is
+    /// an ordinary section.
+    pub section: Option<String>,
+    /// `r_offset` of the relocation: `offsetof(struct module, init)` or `(…, exit)` for the
+    /// kernel the module was built for.
+    pub relocation_offset: u64,
+}
+
+/// A defined init/exit symbol, current or legacy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DefinedSymbol {
+    /// Its name as spelled in the file (`init_module`, `__force_exitfn`, `_init_module`, ...).
+    pub name: String,
+    /// Its section, when it is an ordinary section.
+    pub section: Option<String>,
+}
+
+/// What [`audit`] found out about one module.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Audit {
+    /// `name=` from `.modinfo`, if present.
+    pub name: Option<String>,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The init function the kernel will call, if any.
+    pub init: Option<Hook>,
+    /// The exit function the kernel will call, if any.
+    pub exit: Option<Hook>,
+    /// Defined `init_module`, `cleanup_module`, `__initfn`, `__exitfn`, `__force_exitfn`
+    /// (also with a `_` prefix), in symbol-table order.
+    pub symbols: Vec<DefinedSymbol>,
+    /// `vermagic=` from `.modinfo`.
+    pub vermagic: Option<String>,
+    /// Everything else worth knowing, in [`FindingId::ALL`] order.
+    pub findings: Vec<Finding>,
+}
+
+impl Audit {
+    /// Whether a finding of kind `id` is present.
+    pub fn has(&self, id: FindingId) -> bool {
+        self.findings.iter().any(|f| f.id == id)
+    }
+}
+
+/// Audits an opened module file.
+pub fn audit(file: &ModuleFile) -> Result<Audit> {
+    audit_bytes(file.bytes()).map_err(|cause| Error::BadElf {
+        path: file.path().to_path_buf(),
+        cause,
+    })
+}
+
+/// Symbols whose relocations matter, by role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    ThisModule,
+    SymbolGet,
+    SymbolPut,
+    TryModuleGet,
+    ModuleGet,
+    ModulePut,
+}
+
+impl Role {
+    fn from_name(name: &[u8]) -> Option<Role> {
+        Some(match name {
+            b"__this_module" => Role::ThisModule,
+            b"__symbol_get" => Role::SymbolGet,
+            b"__symbol_put" | b"symbol_put_addr" => Role::SymbolPut,
+            b"try_module_get" => Role::TryModuleGet,
+            b"__module_get" => Role::ModuleGet,
+            b"module_put" => Role::ModulePut,
+            _ => return None,
+        })
+    }
+
+    const COUNT: usize = 6;
+
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
+
+/// Init/exit symbols, current and 2002-era.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HookName {
+    InitModule,
+    CleanupModule,
+    InitFn,
+    ExitFn,
+    ForceExitFn,
+}
+
+impl HookName {
+    fn from_name(name: &[u8]) -> Option<HookName> {
+        Some(match name {
+            b"init_module" => HookName::InitModule,
+            b"cleanup_module" => HookName::CleanupModule,
+            b"__initfn" => HookName::InitFn,
+            b"__exitfn" => HookName::ExitFn,
+            b"__force_exitfn" => HookName::ForceExitFn,
+            _ => return None,
+        })
+    }
+}
+
+/// What the symbol table says, for both spellings: plain, and with the `_` prefix that
+/// `MODULE_SYMBOL_PREFIX` architectures (h8300, blackfin, metag) put on every C symbol.
+#[derive(Default)]
+struct SymbolScan {
+    /// (symbol index, role), plain and prefixed.
+    roles: [Vec<(usize, Role)>; 2],
+    /// (symbol index, hook), defined only; plain and prefixed.
+    hooks: [Vec<(usize, HookName)>; 2],
+    /// Whether `__this_module` / `___this_module` is defined: tells the spelling in use.
+    this_module: [bool; 2],
+}
+
+/// How often each role's symbol is referenced from code and from data.
+#[derive(Default, Debug)]
+struct RefCounts {
+    code: [usize; Role::COUNT],
+    data: [usize; Role::COUNT],
+}
+
+/// Audits an uncompressed module image.
+pub fn audit_bytes(data: &[u8]) -> Result<Audit, ElfError> {
+    let elf = Elf::parse(data)?;
+    let this_module = this_module_index(&elf)?;
+    let symtab_index = elf
+        .symtab_index()
+        .ok_or_else(|| ElfError::Other("module has no symbol table (stripped?)".to_string()))?;
+    let symbols = elf.symbols(symtab_index)?;
+    let scan = scan_symbols(&symbols, this_module);
+    // The spelling in use: prefixed only when the plain `__this_module` is absent and the
+    // prefixed one present.
+    let spelling = usize::from(!scan.this_module[0] && scan.this_module[1]);
+    let roles = &scan.roles[spelling];
+
+    let mut init: Option<Hook> = None;
+    let mut exit: Option<Hook> = None;
+    let mut refs = RefCounts::default();
+    let mut other_symtabs: Vec<Symbols<'_>> = Vec::new();
+    for sh in elf.sections() {
+        if sh.sh_type != SHT_RELA && sh.sh_type != SHT_REL {
+            continue;
+        }
+        // The loader skips relocations for sections it does not load (apply_relocations).
+        let Some(target) = usize::try_from(sh.sh_info)
+            .ok()
+            .and_then(|t| elf.sections().get(t).map(|tsh| (t, tsh)))
+        else {
+            continue;
+        };
+        if target.1.sh_flags & u64::from(SHF_ALLOC) == 0 {
+            continue;
+        }
+        let relocs = elf.relocations(sh)?;
+        let link = sh.sh_link as usize;
+        let table: &Symbols<'_> = if link == symtab_index {
+            &symbols
+        } else {
+            match other_symtabs.iter().position(|s| s.index() == link) {
+                Some(i) => &other_symtabs[i],
+                None => {
+                    let s = elf.symbols(link).map_err(|_| {
+                        ElfError::Other(format!(
+                            "relocation section {} links to section #{link}, which is not a symbol table",
+                            lossy(elf.section_name(sh))
+                        ))
+                    })?;
+                    other_symtabs.push(s);
+                    &other_symtabs[other_symtabs.len() - 1]
+                }
+            }
+        };
+        let nsyms = table.len();
+        let out_of_range = |r_sym: usize| {
+            ElfError::Other(format!(
+                "relocation section {} refers to symbol #{r_sym}, but the symbol table has {nsyms}",
+                lossy(elf.section_name(sh))
+            ))
+        };
+        if target.0 == this_module {
+            for r in relocs.iter() {
+                let sym = table.get(r.r_sym).ok_or_else(|| out_of_range(r.r_sym))?;
+                if sym.st_shndx == SHN_UNDEF as usize {
+                    // 2.6.0–2.6.8 resolved these to do-nothing stubs in the kernel; today an
+                    // undefined reference would not even load.
+                    continue;
+                }
+                let name = table.name(&sym);
+                let plain = name.strip_prefix(b"_").filter(|_| spelling == 1).unwrap_or(name);
+                let slot = match plain {
+                    b"init_module" => &mut init,
+                    b"cleanup_module" => &mut exit,
+                    _ => continue,
+                };
+                if slot.is_none() {
+                    *slot = Some(Hook {
+                        symbol: lossy(name),
+                        section: section_of(&elf, &sym),
+                        relocation_offset: r.r_offset,
+                    });
+                }
+            }
+            continue;
+        }
+        let is_code = target.1.sh_flags & u64::from(SHF_EXECINSTR) != 0;
+        // kernel_param.mod only serialises sysfs access to the parameter; it takes no reference.
+        let is_param = elf.section_name(target.1) == b"__param";
+        let counts = if is_code {
+            &mut refs.code
+        } else {
+            &mut refs.data
+        };
+        let table_for_roles = link == symtab_index;
+        for r in relocs.iter() {
+            if r.r_sym >= nsyms {
+                return Err(out_of_range(r.r_sym));
+            }
+            if !table_for_roles {
+                continue;
+            }
+            if let Some(&(_, role)) = roles.iter().find(|(i, _)| *i == r.r_sym) {
+                if role == Role::ThisModule && is_param {
+                    continue;
+                }
+                counts[role.slot()] += 1;
+            }
+        }
+    }
+
+    let modinfo = elf.section_by_name(".modinfo").unwrap_or_default();
+    let mut name = None;
+    let mut vermagic = None;
+    for entry in split_strings(modinfo).map(split_entry) {
+        match &*entry.key {
+            b"name" if name.is_none() => name = Some(lossy(&entry.value)),
+            b"vermagic" if vermagic.is_none() => vermagic = Some(lossy(&entry.value)),
+            _ => {}
+        }
+    }
+
+    let defined: Vec<(usize, HookName)> = scan.hooks[spelling].clone();
+    let has = |h: HookName| defined.iter().any(|&(_, d)| d == h);
+    let mut defined_symbols = Vec::new();
+    for &(i, _) in &defined {
+        if let Some(sym) = symbols.get(i) {
+            defined_symbols.push(DefinedSymbol {
+                name: lossy(symbols.name(&sym)),
+                section: section_of(&elf, &sym),
+            });
+        }
+    }
+
+    let can_unload = vermagic
+        .as_deref()
+        .is_none_or(|v| v.split_ascii_whitespace().any(|w| w == "mod_unload"));
+    let verdict = if !can_unload {
+        Verdict::KernelCannotUnload
+    } else if init.is_some() && exit.is_none() {
+        // Under the 2002 rules a module with __exitfn was normally removable, one with only
+        // __force_exitfn removable by force. Today's kernels ignore both names, so the module
+        // is permanent either way; __force_exitfn alone refines that into "force only".
+        if has(HookName::ForceExitFn) && !has(HookName::ExitFn) {
+            Verdict::ForceOnly
+        } else {
+            Verdict::Permanent
+        }
+    } else {
+        Verdict::Removable
+    };
+
+    let mut findings = Vec::new();
+    let mut add = |id: FindingId, detail: String| findings.push(Finding { id, detail });
+    let code = |r: Role| refs.code[r.slot()];
+    let data_refs = |r: Role| refs.data[r.slot()];
+    let gets = code(Role::SymbolGet) + data_refs(Role::SymbolGet);
+    let puts = code(Role::SymbolPut) + data_refs(Role::SymbolPut);
+    if gets > 0 && puts == 0 {
+        add(
+            FindingId::SymbolGetWithoutPut,
+            format!("{} to __symbol_get, none to __symbol_put", plural(gets, "reference")),
+        );
+    } else if gets > 0 {
+        add(
+            FindingId::SymbolGetPut,
+            format!(
+                "{} to __symbol_get, {} to __symbol_put/symbol_put_addr",
+                plural(gets, "reference"),
+                puts
+            ),
+        );
+    }
+    let ref_calls: Vec<String> = [
+        (Role::TryModuleGet, "try_module_get"),
+        (Role::ModuleGet, "__module_get"),
+        (Role::ModulePut, "module_put"),
+    ]
+    .into_iter()
+    .filter_map(|(r, n)| {
+        let c = code(r) + data_refs(r);
+        (c > 0).then(|| format!("{n} ×{c}"))
+    })
+    .collect();
+    if !ref_calls.is_empty() {
+        add(FindingId::TakesModuleRefs, ref_calls.join(", "));
+    }
+    if code(Role::ThisModule) > 0 {
+        add(
+            FindingId::ThisModuleInCode,
+            format!(
+                "{} to __this_module from code",
+                plural(code(Role::ThisModule), "reference")
+            ),
+        );
+    }
+    if data_refs(Role::ThisModule) > 0 {
+        add(
+            FindingId::OwnerThisModule,
+            format!(
+                "{} to __this_module from data",
+                plural(data_refs(Role::ThisModule), "reference")
+            ),
+        );
+    }
+    let legacy: Vec<String> = defined
+        .iter()
+        .filter(|(_, h)| {
+            matches!(
+                h,
+                HookName::InitFn | HookName::ExitFn | HookName::ForceExitFn
+            )
+        })
+        .filter_map(|&(i, _)| symbols.get(i).map(|s| lossy(symbols.name(&s))))
+        .collect();
+    if !legacy.is_empty() {
+        add(FindingId::LegacySymbols, legacy.join(", "));
+    }
+    if let Some(section) = exit.as_ref().and_then(|h| h.section.as_deref())
+        && section != ".exit.text"
+    {
+        add(
+            FindingId::ExitInText,
+            format!("{} is in {section}", exit.as_ref().map_or("", |h| &h.symbol)),
+        );
+    }
+    if init.is_none() && has(HookName::InitModule) {
+        add(
+            FindingId::InitNotWired,
+            "no relocation sets __this_module.init".to_string(),
+        );
+    }
+    if exit.is_none() && has(HookName::CleanupModule) {
+        add(
+            FindingId::ExitNotWired,
+            "no relocation sets __this_module.exit".to_string(),
+        );
+    }
+    if vermagic.is_none() {
+        add(
+            FindingId::NoVermagic,
+            "no vermagic= in .modinfo".to_string(),
+        );
+    }
+
+    Ok(Audit {
+        name,
+        verdict,
+        init,
+        exit,
+        symbols: defined_symbols,
+        vermagic,
+        findings,
+    })
+}
+
+/// The index of the unique `.gnu.linkonce.this_module` section; the kernel refuses a file
+/// without one (`setup_load_info`: "No module found in object", ENOEXEC).
+fn this_module_index(elf: &Elf<'_>) -> Result<usize, ElfError> {
+    let mut found = elf
+        .sections()
+        .iter()
+        .enumerate()
+        .filter(|(_, sh)| elf.section_name(sh) == THIS_MODULE_SECTION.as_bytes())
+        .map(|(i, _)| i);
+    match (found.next(), found.next()) {
+        (Some(i), None) => Ok(i),
+        (None, _) => Err(ElfError::Other(format!(
+            "not a loadable module (no {THIS_MODULE_SECTION} section)"
+        ))),
+        (Some(_), Some(_)) => Err(ElfError::Other(format!(
+            "not a loadable module (more than one {THIS_MODULE_SECTION} section)"
+        ))),
+    }
+}
+
+fn scan_symbols(symbols: &Symbols<'_>, this_module: usize) -> SymbolScan {
+    let mut scan = SymbolScan::default();
+    for (i, sym) in symbols.iter() {
+        let defined = sym.st_shndx != SHN_UNDEF as usize;
+        if sym.st_type() == STT_SECTION {
+            // A section-relative reference to __this_module's section counts as one to it.
+            if sym.st_shndx == this_module {
+                scan.roles[0].push((i, Role::ThisModule));
+                scan.roles[1].push((i, Role::ThisModule));
+            }
+            continue;
+        }
+        let name = symbols.name(&sym);
+        // Cheap filter: every name of interest starts with one of these bytes.
+        if !matches!(name.first(), Some(b'_' | b'i' | b'c' | b's' | b't' | b'm')) {
+            continue;
+        }
+        let prefixed = name.strip_prefix(b"_");
+        for (spelling, n) in [(0, Some(name)), (1, prefixed)] {
+            let Some(n) = n else { continue };
+            if let Some(role) = Role::from_name(n) {
+                // __this_module must be our own definition; the others are the kernel's exports.
+                if role != Role::ThisModule || defined {
+                    scan.roles[spelling].push((i, role));
+                }
+                if role == Role::ThisModule && defined {
+                    scan.this_module[spelling] = true;
+                }
+            }
+            if defined && let Some(h) = HookName::from_name(n) {
+                scan.hooks[spelling].push((i, h));
+            }
+        }
+    }
+    scan
+}
+
+/// The name of the section a symbol is defined in, for ordinary section indexes.
+fn section_of(elf: &Elf<'_>, sym: &Sym) -> Option<String> {
+    if sym.st_shndx == SHN_UNDEF as usize || sym.st_shndx >= SHN_LORESERVE as usize {
+        return None;
+    }
+    elf.sections()
+        .get(sym.st_shndx)
+        .map(|sh| lossy(elf.section_name(sh)))
+        .filter(|n| !n.is_empty())
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A section for [`build`]: name, type, flags, link, info, entry size, contents.
+    struct Sec {
+        name: &'static str,
+        typ: u32,
+        flags: u64,
+        link: u32,
+        info: u32,
+        entsize: u64,
+        data: Vec<u8>,
+    }
+
+    fn sec(name: &'static str, typ: u32, flags: u64, data: Vec<u8>) -> Sec {
+        Sec {
+            name,
+            typ,
+            flags,
+            link: 0,
+            info: 0,
+            entsize: 0,
+            data,
+        }
+    }
+
+    /// Byte order and word size.
+    #[derive(Clone, Copy)]
+    struct Layout {
+        is_64: bool,
+        be: bool,
+    }
+
+    const LAYOUTS: [Layout; 4] = [
+        Layout { is_64: true, be: false },
+        Layout { is_64: true, be: true },
+        Layout { is_64: false, be: false },
+        Layout { is_64: false, be: true },
+    ];
+
+    impl Layout {
+        fn u16(self, out: &mut Vec<u8>, v: u16) {
+            out.extend_from_slice(&if self.be { v.to_be_bytes() } else { v.to_le_bytes() });
+        }
+        fn u32(self, out: &mut Vec<u8>, v: u32) {
+            out.extend_from_slice(&if self.be { v.to_be_bytes() } else { v.to_le_bytes() });
+        }
+        fn u64(self, out: &mut Vec<u8>, v: u64) {
+            out.extend_from_slice(&if self.be { v.to_be_bytes() } else { v.to_le_bytes() });
+        }
+        fn word(self, out: &mut Vec<u8>, v: u64) {
+            if self.is_64 {
+                self.u64(out, v)
+            } else {
+                self.u32(out, v as u32)
+            }
+        }
+
+        /// One symbol: name offset, info, section index.
+        fn sym(self, out: &mut Vec<u8>, name: u32, info: u8, shndx: u16) {
+            self.u32(out, name);
+            if self.is_64 {
+                out.push(info);
+                out.push(0);
+                self.u16(out, shndx);
+                self.u64(out, 0);
+                self.u64(out, 8);
+            } else {
+                self.u32(out, 0);
+                self.u32(out, 8);
+                out.push(info);
+                out.push(0);
+                self.u16(out, shndx);
+            }
+        }
+
+        /// One relocation of type 1 against symbol `sym` at `offset`.
+        fn reloc(self, out: &mut Vec<u8>, rela: bool, offset: u64, sym: u32) {
+            self.word(out, offset);
+            if self.is_64 {
+                self.u64(out, (u64::from(sym) << 32) | 1);
+            } else {
+                self.u32(out, (sym << 8) | 1);
+            }
+            if rela {
+                self.word(out, 0);
+            }
+        }
+
+        fn build(self, secs: &[Sec]) -> Vec<u8> {
+            let mut names = vec![0u8];
+            let mut name_at = Vec::new();
+            for s in secs {
+                name_at.push(names.len() as u32);
+                names.extend_from_slice(s.name.as_bytes());
+                names.push(0);
+            }
+            let shstr_name = names.len() as u32;
+            names.extend_from_slice(b".shstrtab\0");
+            let ehsize = if self.is_64 { 64 } else { 52 };
+            let mut body = Vec::new();
+            let mut placed = Vec::new();
+            for s in secs {
+                placed.push(ehsize + body.len());
+                body.extend_from_slice(&s.data);
+            }
+            let names_off = ehsize + body.len();
+            body.extend_from_slice(&names);
+            let shoff = ehsize + body.len();
+            let shnum = secs.len() + 2;
+
+            let mut out = b"\x7fELF".to_vec();
+            out.push(if self.is_64 { 2 } else { 1 });
+            out.push(if self.be { 2 } else { 1 });
+            out.push(1);
+            out.extend_from_slice(&[0; 9]);
+            self.u16(&mut out, 1);
+            self.u16(&mut out, 62);
+            self.u32(&mut out, 1);
+            self.word(&mut out, 0);
+            self.word(&mut out, 0);
+            self.word(&mut out, shoff as u64);
+            self.u32(&mut out, 0);
+            self.u16(&mut out, ehsize as u16);
+            self.u16(&mut out, 0);
+            self.u16(&mut out, 0);
+            self.u16(&mut out, if self.is_64 { 64 } else { 40 });
+            self.u16(&mut out, shnum as u16);
+            self.u16(&mut out, (shnum - 1) as u16);
+            out.extend_from_slice(&body);
+            let shdr = |out: &mut Vec<u8>, name: u32, s: &Sec, off: usize| {
+                self.u32(out, name);
+                self.u32(out, s.typ);
+                self.word(out, s.flags);
+                self.word(out, 0);
+                self.word(out, off as u64);
+                self.word(out, s.data.len() as u64);
+                self.u32(out, s.link);
+                self.u32(out, s.info);
+                self.word(out, 1);
+                self.word(out, s.entsize);
+            };
+            out.extend(std::iter::repeat_n(0, if self.is_64 { 64 } else { 40 }));
+            for (i, s) in secs.iter().enumerate() {
+                shdr(&mut out, name_at[i], s, placed[i]);
+            }
+            let shstr = sec(".shstrtab", 3, 0, names);
+            shdr(&mut out, shstr_name, &shstr, names_off);
+            out
+        }
+    }
+
+    const ALLOC: u64 = SHF_ALLOC as u64;
+    const EXEC: u64 = (SHF_ALLOC | SHF_EXECINSTR) as u64;
+    const GLOBAL_FUNC: u8 = 0x12;
+    const GLOBAL_NOTYPE: u8 = 0x10;
+    const GLOBAL_OBJECT: u8 = 0x11;
+
+    // Section indexes in `Spec::build` (0 is the null section).
+    const TEXT: u16 = 1;
+    const INIT_TEXT: u16 = 2;
+    const EXIT_TEXT: u16 = 3;
+    const THIS_MODULE: u16 = 4;
+    const PARAM: u16 = 11;
+
+    /// A small module: which symbols it defines or references, and who refers to them.
+    struct Spec {
+        layout: Layout,
+        rela: bool,
+        /// (name, section index or 0 for undefined, type-and-binding)
+        symbols: Vec<(&'static str, u16, u8)>,
+        /// Symbols named by relocations against `__this_module`'s section, with offsets.
+        this_module_relocs: Vec<(&'static str, u64)>,
+        /// Symbols named by relocations in .text, .rodata and __param.
+        text_relocs: Vec<&'static str>,
+        rodata_relocs: Vec<&'static str>,
+        param_relocs: Vec<&'static str>,
+        vermagic: Option<&'static str>,
+    }
+
+    impl Spec {
+        fn new(layout: Layout, rela: bool) -> Spec {
+            Spec {
+                layout,
+                rela,
+                symbols: vec![("__this_module", THIS_MODULE, GLOBAL_OBJECT)],
+                this_module_relocs: Vec::new(),
+                text_relocs: Vec::new(),
+                rodata_relocs: Vec::new(),
+                param_relocs: Vec::new(),
+                vermagic: Some("6.1.0 SMP preempt mod_unload modversions "),
+            }
+        }
+
+        fn init(mut self) -> Spec {
+            self.symbols.push(("init_module", INIT_TEXT, GLOBAL_FUNC));
+            self.this_module_relocs.push(("init_module", 0x138));
+            self
+        }
+
+        fn exit_in(mut self, section: u16) -> Spec {
+            self.symbols.push(("cleanup_module", section, GLOBAL_FUNC));
+            self.this_module_relocs.push(("cleanup_module", 0x350));
+            self
+        }
+
+        fn symbol(mut self, name: &'static str, shndx: u16) -> Spec {
+            self.symbols.push((name, shndx, GLOBAL_NOTYPE));
+            self
+        }
+
+        fn index_of(&self, name: &str) -> u32 {
+            1 + self.symbols.iter().position(|s| s.0 == name).unwrap() as u32
+        }
+
+        fn build(&self) -> Vec<u8> {
+            let l = self.layout;
+            let mut strtab = vec![0u8];
+            let mut symtab = Vec::new();
+            l.sym(&mut symtab, 0, 0, 0);
+            for (name, shndx, info) in &self.symbols {
+                let at = strtab.len() as u32;
+                strtab.extend_from_slice(name.as_bytes());
+                strtab.push(0);
+                l.sym(&mut symtab, at, *info, *shndx);
+            }
+            let relocs = |list: &[(&str, u64)]| {
+                let mut v = Vec::new();
+                for (name, off) in list {
+                    l.reloc(&mut v, self.rela, *off, self.index_of(name));
+                }
+                v
+            };
+            let at_zero = |list: &[&'static str]| {
+                relocs(&list.iter().map(|n| (*n, 0)).collect::<Vec<_>>())
+            };
+            let mut modinfo = b"name=test\0".to_vec();
+            if let Some(v) = self.vermagic {
+                modinfo.extend_from_slice(format!("vermagic={v}\0").as_bytes());
+            }
+            let (rtype, rprefix, entsize) = match (self.rela, l.is_64) {
+                (true, true) => (4, "rela", 24),
+                (true, false) => (4, "rela", 12),
+                (false, true) => (9, "rel", 16),
+                (false, false) => (9, "rel", 8),
+            };
+            let rel = |name: &'static str, info: u32, data: Vec<u8>| Sec {
+                name,
+                typ: rtype,
+                flags: 0x40,
+                link: 6,
+                info,
+                entsize,
+                data,
+            };
+            let name = |s: &'static str| -> &'static str {
+                if rprefix == "rela" {
+                    s
+                } else {
+                    Box::leak(s.replacen(".rela", ".rel", 1).into_boxed_str())
+                }
+            };
+            l.build(&[
+                sec(".text", 1, EXEC, vec![0xc3; 16]),
+                sec(".init.text", 1, EXEC, vec![0xc3; 16]),
+                sec(".exit.text", 1, EXEC, vec![0xc3; 16]),
+                sec(THIS_MODULE_SECTION, 1, ALLOC | 1, vec![0; 0x380]),
+                sec(".modinfo", 1, ALLOC, modinfo),
+                Sec {
+                    link: 7,
+                    info: 1,
+                    entsize: if l.is_64 { 24 } else { 16 },
+                    ..sec(".symtab", 2, 0, symtab)
+                },
+                sec(".strtab", 3, 0, strtab),
+                rel(
+                    name(".rela.gnu.linkonce.this_module"),
+                    u32::from(THIS_MODULE),
+                    relocs(&self.this_module_relocs),
+                ),
+                rel(name(".rela.text"), u32::from(TEXT), at_zero(&self.text_relocs)),
+                sec(".rodata", 1, ALLOC, vec![0; 64]),
+                sec("__param", 1, ALLOC, vec![0; 64]),
+                rel(name(".rela.rodata"), 10, at_zero(&self.rodata_relocs)),
+                rel(name(".rela__param"), u32::from(PARAM), at_zero(&self.param_relocs)),
+            ])
+        }
+    }
+
+    fn every_layout(mut check: impl FnMut(Layout, bool)) {
+        for layout in LAYOUTS {
+            for rela in [true, false] {
+                check(layout, rela);
+            }
+        }
+    }
+
+    fn ids(a: &Audit) -> Vec<&'static str> {
+        a.findings.iter().map(|f| f.id.as_str()).collect()
+    }
+
+    #[test]
+    fn verdicts_in_every_layout() {
+        every_layout(|l, rela| {
+            let what = format!("64={} be={} rela={rela}", l.is_64, l.be);
+            let a = audit_bytes(&Spec::new(l, rela).init().exit_in(EXIT_TEXT).build()).unwrap();
+            assert_eq!(a.verdict, Verdict::Removable, "{what}");
+            let init = a.init.as_ref().unwrap();
+            assert_eq!(
+                (init.symbol.as_str(), init.section.as_deref(), init.relocation_offset),
+                ("init_module", Some(".init.text"), 0x138),
+                "{what}"
+            );
+            assert_eq!(a.exit.as_ref().unwrap().relocation_offset, 0x350, "{what}");
+            assert_eq!(a.name.as_deref(), Some("test"));
+            assert!(a.findings.is_empty(), "{what}: {:?}", a.findings);
+
+            let a = audit_bytes(&Spec::new(l, rela).init().build()).unwrap();
+            assert_eq!(a.verdict, Verdict::Permanent, "{what}");
+            assert!(a.exit.is_none());
+
+            let a = audit_bytes(&Spec::new(l, rela).build()).unwrap();
+            assert_eq!(a.verdict, Verdict::Removable, "{what}: neither");
+
+            let a = audit_bytes(&Spec::new(l, rela).exit_in(EXIT_TEXT).build()).unwrap();
+            assert_eq!(a.verdict, Verdict::Removable, "{what}: exit only");
+        });
+    }
+
+    #[test]
+    fn symbols_without_relocations_do_not_decide() {
+        // A defined cleanup_module that __this_module does not point at is never called.
+        let mut s = Spec::new(LAYOUTS[0], true).init();
+        s.symbols.push(("cleanup_module", EXIT_TEXT, GLOBAL_FUNC));
+        let a = audit_bytes(&s.build()).unwrap();
+        assert_eq!(a.verdict, Verdict::Permanent);
+        assert_eq!(ids(&a), ["exit-not-wired"]);
+
+        // An undefined init_module (2.6.0–2.6.8 stubs) does not count as an init function.
+        let mut s = Spec::new(LAYOUTS[0], true);
+        s.symbols.push(("init_module", 0, GLOBAL_FUNC));
+        s.this_module_relocs.push(("init_module", 0x138));
+        assert_eq!(audit_bytes(&s.build()).unwrap().verdict, Verdict::Removable);
+    }
+
+    #[test]
+    fn exit_outside_exit_text_is_still_an_exit() {
+        let a = audit_bytes(&Spec::new(LAYOUTS[0], true).init().exit_in(TEXT).build()).unwrap();
+        assert_eq!(a.verdict, Verdict::Removable);
+        assert_eq!(ids(&a), ["exit-in-text"]);
+        assert_eq!(a.findings[0].detail, "cleanup_module is in .text");
+    }
+
+    #[test]
+    fn legacy_symbols() {
+        let force = Spec::new(LAYOUTS[2], false)
+            .init()
+            .symbol("__force_exitfn", TEXT);
+        let a = audit_bytes(&force.build()).unwrap();
+        assert_eq!(a.verdict, Verdict::ForceOnly);
+        assert_eq!(ids(&a), ["legacy-symbols"]);
+        // With __exitfn too, the 2002 rules had a normal exit; today's kernel still has none.
+        let both = Spec::new(LAYOUTS[2], false)
+            .init()
+            .symbol("__force_exitfn", TEXT)
+            .symbol("__exitfn", TEXT);
+        assert_eq!(audit_bytes(&both.build()).unwrap().verdict, Verdict::Permanent);
+        let safe = Spec::new(LAYOUTS[1], true)
+            .init()
+            .exit_in(EXIT_TEXT)
+            .symbol("__exitfn", EXIT_TEXT);
+        let a = audit_bytes(&safe.build()).unwrap();
+        assert_eq!(a.verdict, Verdict::Removable);
+        assert_eq!(a.findings[0].detail, "__exitfn");
+        // An undefined __force_exitfn is no definition.
+        let undef = Spec::new(LAYOUTS[0], true).init().symbol("__force_exitfn", 0);
+        assert_eq!(audit_bytes(&undef.build()).unwrap().verdict, Verdict::Permanent);
+    }
+
+    #[test]
+    fn prefixed_symbols_on_module_symbol_prefix_arches() {
+        let mut s = Spec::new(LAYOUTS[3], false);
+        s.symbols = vec![
+            ("___this_module", THIS_MODULE, GLOBAL_OBJECT),
+            ("_init_module", INIT_TEXT, GLOBAL_FUNC),
+            ("___force_exitfn", TEXT, GLOBAL_FUNC),
+            ("___symbol_get", 0, GLOBAL_NOTYPE),
+        ];
+        s.this_module_relocs.push(("_init_module", 0x100));
+        s.text_relocs.push("___symbol_get");
+        let a = audit_bytes(&s.build()).unwrap();
+        assert_eq!(a.verdict, Verdict::ForceOnly);
+        assert_eq!(ids(&a), ["symbol-get-without-put", "legacy-symbols"]);
+        assert_eq!(a.init.unwrap().symbol, "_init_module");
+    }
+
+    #[test]
+    fn vermagic_without_mod_unload() {
+        let mut s = Spec::new(LAYOUTS[0], true).init();
+        s.vermagic = Some("6.1.0 SMP preempt modversions ");
+        assert_eq!(
+            audit_bytes(&s.build()).unwrap().verdict,
+            Verdict::KernelCannotUnload
+        );
+        // "mod_unload" must be a whole word.
+        s.vermagic = Some("6.1.0 SMP xmod_unload ");
+        assert_eq!(
+            audit_bytes(&s.build()).unwrap().verdict,
+            Verdict::KernelCannotUnload
+        );
+        s.vermagic = None;
+        let a = audit_bytes(&s.build()).unwrap();
+        assert_eq!(a.verdict, Verdict::Permanent);
+        assert_eq!(ids(&a), ["no-vermagic"]);
+    }
+
+    #[test]
+    fn reference_findings() {
+        every_layout(|l, rela| {
+            let mut s = Spec::new(l, rela)
+                .init()
+                .exit_in(EXIT_TEXT)
+                .symbol("__symbol_get", 0)
+                .symbol("try_module_get", 0)
+                .symbol("module_put", 0);
+            s.text_relocs = vec![
+                "__symbol_get",
+                "__symbol_get",
+                "try_module_get",
+                "module_put",
+                "__this_module",
+            ];
+            s.rodata_relocs = vec!["__this_module"];
+            // kernel_param.mod takes no reference: not an owner.
+            s.param_relocs = vec!["__this_module"];
+            let a = audit_bytes(&s.build()).unwrap();
+            assert_eq!(
+                ids(&a),
+                [
+                    "symbol-get-without-put",
+                    "takes-module-refs",
+                    "this-module-in-code",
+                    "owner-this-module"
+                ]
+            );
+            assert_eq!(
+                a.findings[0].detail,
+                "2 references to __symbol_get, none to __symbol_put"
+            );
+            assert_eq!(a.findings[1].detail, "try_module_get ×1, module_put ×1");
+            assert_eq!(a.verdict, Verdict::Removable);
+
+            let mut s = Spec::new(l, rela)
+                .symbol("__symbol_get", 0)
+                .symbol("__symbol_put", 0);
+            s.text_relocs = vec!["__symbol_get", "__symbol_put"];
+            s.param_relocs = vec!["__this_module"];
+            assert_eq!(ids(&audit_bytes(&s.build()).unwrap()), ["symbol-get-put"]);
+        });
+    }
+
+    #[test]
+    fn not_a_loadable_module() {
+        let f = crate::elf::testelf::build(true, false, &[(".modinfo", b"license=GPL\0")]);
+        let e = audit_bytes(&f).unwrap_err().to_string();
+        assert!(e.contains("no .gnu.linkonce.this_module"), "{e}");
+        let f = crate::elf::testelf::build(
+            true,
+            false,
+            &[(THIS_MODULE_SECTION, b"x"), (THIS_MODULE_SECTION, b"y")],
+        );
+        let e = audit_bytes(&f).unwrap_err().to_string();
+        assert!(e.contains("more than one"), "{e}");
+        let f = crate::elf::testelf::build(true, false, &[(THIS_MODULE_SECTION, b"x")]);
+        let e = audit_bytes(&f).unwrap_err().to_string();
+        assert!(e.contains("no symbol table"), "{e}");
+    }
+
+    /// Offset of section header `i`'s field at `field` (64-bit little-endian files).
+    fn shdr_field(f: &[u8], i: usize, field: usize) -> usize {
+        let shoff = u64::from_le_bytes(f[40..48].try_into().unwrap()) as usize;
+        shoff + i * 64 + field
+    }
+
+    #[test]
+    fn hostile_links_and_indexes_are_errors() {
+        let good = Spec::new(LAYOUTS[0], true).init().build();
+        // .rela.gnu.linkonce.this_module (section 8) links to .strtab instead of .symtab.
+        let mut f = good.clone();
+        let at = shdr_field(&f, 8, 40);
+        f[at..at + 4].copy_from_slice(&7u32.to_le_bytes());
+        let e = audit_bytes(&f).unwrap_err().to_string();
+        assert!(e.contains("not a symbol table"), "{e}");
+        // ... or to a section that does not exist.
+        f[at..at + 4].copy_from_slice(&9999u32.to_le_bytes());
+        assert!(audit_bytes(&f).is_err());
+        // The symbol table's string table link is out of range.
+        let mut f = good.clone();
+        let at = shdr_field(&f, 6, 40);
+        f[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let e = audit_bytes(&f).unwrap_err().to_string();
+        assert!(e.contains("string table"), "{e}");
+        // A relocation names symbol 2^32-1.
+        let mut s = Spec::new(LAYOUTS[0], true).init();
+        s.text_relocs.push("init_module");
+        let mut f = s.build();
+        let needle = (u64::from(s.index_of("init_module")) << 32 | 1).to_le_bytes();
+        let pos = f
+            .windows(8)
+            .rposition(|w| w == needle)
+            .expect("the .rela.text entry");
+        f[pos..pos + 8].copy_from_slice(&(u64::from(u32::MAX) << 32 | 1).to_le_bytes());
+        let e = audit_bytes(&f).unwrap_err().to_string();
+        assert!(e.contains("refers to symbol #4294967295"), "{e}");
+        // A relocation section aimed at a section that does not exist is skipped, as the
+        // kernel does.
+        let mut f = good.clone();
+        let at = shdr_field(&f, 9, 44);
+        f[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(audit_bytes(&f).unwrap().verdict, Verdict::Permanent);
+    }
+
+    #[test]
+    fn the_real_fixture_survives_mutation_and_truncation() {
+        let good = include_bytes!("../../tests/fixtures/rk_basic.ko");
+        assert_eq!(audit_bytes(good).unwrap().verdict, Verdict::Removable);
+        for cut in (0..good.len()).step_by(61) {
+            let _ = audit_bytes(&good[..cut]);
+        }
+        // Deterministic xorshift: flip bytes, mostly in the section headers and tables.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..3000 {
+            let mut f = good.to_vec();
+            for _ in 0..1 + next() % 8 {
+                let at = (next() as usize) % f.len();
+                f[at] = next() as u8;
+            }
+            let _ = audit_bytes(&f);
+        }
+    }
+}
