@@ -92,10 +92,7 @@ impl fmt::Display for Verdict {
 impl FromStr for Verdict {
     type Err = ();
     fn from_str(s: &str) -> std::result::Result<Verdict, ()> {
-        Verdict::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or(())
+        Verdict::ALL.into_iter().find(|v| v.as_str() == s).ok_or(())
     }
 }
 
@@ -363,13 +360,6 @@ struct SymbolScan {
     this_module: [bool; 2],
 }
 
-/// How often each role's symbol is referenced from code and from data.
-#[derive(Default, Debug)]
-struct RefCounts {
-    code: [usize; Role::COUNT],
-    data: [usize; Role::COUNT],
-}
-
 /// Audits an uncompressed module image.
 pub fn audit_bytes(data: &[u8]) -> Result<Audit, ElfError> {
     let elf = Elf::parse(data)?;
@@ -382,131 +372,27 @@ pub fn audit_bytes(data: &[u8]) -> Result<Audit, ElfError> {
     // The spelling in use: prefixed only when the plain `__this_module` is absent and the
     // prefixed one present.
     let spelling = usize::from(!scan.this_module[0] && scan.this_module[1]);
-    let roles = &scan.roles[spelling];
+    let relocs = scan_relocations(&elf, &symbols, this_module, &scan.roles[spelling], spelling)?;
+    let (name, vermagic) = name_and_vermagic(&elf);
 
-    let mut init: Option<Hook> = None;
-    let mut exit: Option<Hook> = None;
-    let mut refs = RefCounts::default();
-    let mut other_symtabs: Vec<Symbols<'_>> = Vec::new();
-    for sh in elf.sections() {
-        if sh.sh_type != SHT_RELA && sh.sh_type != SHT_REL {
-            continue;
-        }
-        // The loader skips relocations for sections it does not load (apply_relocations).
-        let Some(target) = usize::try_from(sh.sh_info)
-            .ok()
-            .and_then(|t| elf.sections().get(t).map(|tsh| (t, tsh)))
-        else {
-            continue;
-        };
-        if target.1.sh_flags & u64::from(SHF_ALLOC) == 0 {
-            continue;
-        }
-        let relocs = elf.relocations(sh)?;
-        let link = sh.sh_link as usize;
-        let table: &Symbols<'_> = if link == symtab_index {
-            &symbols
-        } else {
-            match other_symtabs.iter().position(|s| s.index() == link) {
-                Some(i) => &other_symtabs[i],
-                None => {
-                    let s = elf.symbols(link).map_err(|_| {
-                        ElfError::Other(format!(
-                            "relocation section {} links to section #{link}, which is not a symbol table",
-                            lossy(elf.section_name(sh))
-                        ))
-                    })?;
-                    other_symtabs.push(s);
-                    &other_symtabs[other_symtabs.len() - 1]
-                }
-            }
-        };
-        let nsyms = table.len();
-        let out_of_range = |r_sym: usize| {
-            ElfError::Other(format!(
-                "relocation section {} refers to symbol #{r_sym}, but the symbol table has {nsyms}",
-                lossy(elf.section_name(sh))
-            ))
-        };
-        if target.0 == this_module {
-            for r in relocs.iter() {
-                let sym = table.get(r.r_sym).ok_or_else(|| out_of_range(r.r_sym))?;
-                if sym.st_shndx == SHN_UNDEF as usize {
-                    // 2.6.0–2.6.8 resolved these to do-nothing stubs in the kernel; today an
-                    // undefined reference would not even load.
-                    continue;
-                }
-                let name = table.name(&sym);
-                let plain = name.strip_prefix(b"_").filter(|_| spelling == 1).unwrap_or(name);
-                let slot = match plain {
-                    b"init_module" => &mut init,
-                    b"cleanup_module" => &mut exit,
-                    _ => continue,
-                };
-                if slot.is_none() {
-                    *slot = Some(Hook {
-                        symbol: lossy(name),
-                        section: section_of(&elf, &sym),
-                        relocation_offset: r.r_offset,
-                    });
-                }
-            }
-            continue;
-        }
-        let is_code = target.1.sh_flags & u64::from(SHF_EXECINSTR) != 0;
-        // kernel_param.mod only serialises sysfs access to the parameter; it takes no reference.
-        let is_param = elf.section_name(target.1) == b"__param";
-        let counts = if is_code {
-            &mut refs.code
-        } else {
-            &mut refs.data
-        };
-        let table_for_roles = link == symtab_index;
-        for r in relocs.iter() {
-            if r.r_sym >= nsyms {
-                return Err(out_of_range(r.r_sym));
-            }
-            if !table_for_roles {
-                continue;
-            }
-            if let Some(&(_, role)) = roles.iter().find(|(i, _)| *i == r.r_sym) {
-                if role == Role::ThisModule && is_param {
-                    continue;
-                }
-                counts[role.slot()] += 1;
-            }
-        }
-    }
-
-    let modinfo = elf.section_by_name(".modinfo").unwrap_or_default();
-    let mut name = None;
-    let mut vermagic = None;
-    for entry in split_strings(modinfo).map(split_entry) {
-        match &*entry.key {
-            b"name" if name.is_none() => name = Some(lossy(&entry.value)),
-            b"vermagic" if vermagic.is_none() => vermagic = Some(lossy(&entry.value)),
-            _ => {}
-        }
-    }
-
-    let defined: Vec<(usize, HookName)> = scan.hooks[spelling].clone();
-    let has = |h: HookName| defined.iter().any(|&(_, d)| d == h);
-    let mut defined_symbols = Vec::new();
-    for &(i, _) in &defined {
-        if let Some(sym) = symbols.get(i) {
-            defined_symbols.push(DefinedSymbol {
+    let defined: Vec<(HookName, DefinedSymbol)> = scan.hooks[spelling]
+        .iter()
+        .filter_map(|&(i, hook)| {
+            let sym = symbols.get(i)?;
+            let d = DefinedSymbol {
                 name: lossy(symbols.name(&sym)),
                 section: section_of(&elf, &sym),
-            });
-        }
-    }
-
+            };
+            Some((hook, d))
+        })
+        .collect();
+    let has = |h: HookName| defined.iter().any(|(d, _)| *d == h);
     let can_unload = vermagic
         .as_deref()
         .is_none_or(|v| v.split_ascii_whitespace().any(|w| w == "mod_unload"));
     let verdict = if !can_unload {
         Verdict::KernelCannotUnload
-    } else if init.is_some() && exit.is_none() {
+    } else if relocs.init.is_some() && relocs.exit.is_none() {
         // Under the 2002 rules a module with __exitfn was normally removable, one with only
         // __force_exitfn removable by force. Today's kernels ignore both names, so the module
         // is permanent either way; __force_exitfn alone refines that into "force only".
@@ -519,16 +405,165 @@ pub fn audit_bytes(data: &[u8]) -> Result<Audit, ElfError> {
         Verdict::Removable
     };
 
+    let findings = findings(&relocs, &defined, vermagic.is_some());
+    Ok(Audit {
+        name,
+        verdict,
+        init: relocs.init,
+        exit: relocs.exit,
+        symbols: defined.into_iter().map(|(_, d)| d).collect(),
+        vermagic,
+        findings,
+    })
+}
+
+/// What the relocations say.
+#[derive(Default)]
+struct RelocScan {
+    init: Option<Hook>,
+    exit: Option<Hook>,
+    /// How often each role's symbol is referenced from code and from data.
+    code: [usize; Role::COUNT],
+    data: [usize; Role::COUNT],
+}
+
+impl RelocScan {
+    fn refs(&self, role: Role) -> usize {
+        self.code[role.slot()] + self.data[role.slot()]
+    }
+}
+
+/// Reads every relocation section that applies to a loaded section: those against
+/// `__this_module` give the init and exit hooks, the others are counted by role.
+fn scan_relocations(
+    elf: &Elf<'_>,
+    symbols: &Symbols<'_>,
+    this_module: usize,
+    roles: &[(usize, Role)],
+    spelling: usize,
+) -> Result<RelocScan, ElfError> {
+    let mut scan = RelocScan::default();
+    for sh in elf.sections() {
+        if sh.sh_type != SHT_RELA && sh.sh_type != SHT_REL {
+            continue;
+        }
+        // The loader skips relocations for sections it does not load (apply_relocations).
+        let Some((target, target_sh)) = usize::try_from(sh.sh_info)
+            .ok()
+            .and_then(|t| elf.sections().get(t).map(|tsh| (t, tsh)))
+        else {
+            continue;
+        };
+        if target_sh.sh_flags & u64::from(SHF_ALLOC) == 0 {
+            continue;
+        }
+        let relocs = elf.relocations(sh)?;
+        let link = sh.sh_link as usize;
+        // Modules have one symbol table; another one (never seen in practice) costs nothing to
+        // open, since symbols are decoded lazily.
+        let other;
+        let table: &Symbols<'_> = if link == symbols.index() {
+            symbols
+        } else {
+            other = elf.symbols(link).map_err(|_| {
+                ElfError::Other(format!(
+                    "relocation section {} links to section #{link}, which is not a symbol table",
+                    lossy(elf.section_name(sh))
+                ))
+            })?;
+            &other
+        };
+        let nsyms = table.len();
+        let out_of_range = |r_sym: usize| {
+            ElfError::Other(format!(
+                "relocation section {} refers to symbol #{r_sym}, but the symbol table has {nsyms}",
+                lossy(elf.section_name(sh))
+            ))
+        };
+        if target == this_module {
+            for r in relocs.iter() {
+                let sym = table.get(r.r_sym).ok_or_else(|| out_of_range(r.r_sym))?;
+                if sym.st_shndx == SHN_UNDEF as usize {
+                    // 2.6.0–2.6.8 resolved these to do-nothing stubs in the kernel; today an
+                    // undefined reference would not even load.
+                    continue;
+                }
+                let name = table.name(&sym);
+                let plain = name
+                    .strip_prefix(b"_")
+                    .filter(|_| spelling == 1)
+                    .unwrap_or(name);
+                let slot = match plain {
+                    b"init_module" => &mut scan.init,
+                    b"cleanup_module" => &mut scan.exit,
+                    _ => continue,
+                };
+                if slot.is_none() {
+                    *slot = Some(Hook {
+                        symbol: lossy(name),
+                        section: section_of(elf, &sym),
+                        relocation_offset: r.r_offset,
+                    });
+                }
+            }
+            continue;
+        }
+        // kernel_param.mod only serialises sysfs access to the parameter; it takes no reference.
+        let is_param = elf.section_name(target_sh) == b"__param";
+        let counts = if target_sh.sh_flags & u64::from(SHF_EXECINSTR) != 0 {
+            &mut scan.code
+        } else {
+            &mut scan.data
+        };
+        let roles = if link == symbols.index() { roles } else { &[] };
+        for r in relocs.iter() {
+            if r.r_sym >= nsyms {
+                return Err(out_of_range(r.r_sym));
+            }
+            // `roles` is in symbol order (and a hostile file may make it long): binary search.
+            if let Ok(at) = roles.binary_search_by_key(&r.r_sym, |&(i, _)| i) {
+                let role = roles[at].1;
+                if !(role == Role::ThisModule && is_param) {
+                    counts[role.slot()] += 1;
+                }
+            }
+        }
+    }
+    Ok(scan)
+}
+
+/// `name=` and `vermagic=` from `.modinfo`.
+fn name_and_vermagic(elf: &Elf<'_>) -> (Option<String>, Option<String>) {
+    let modinfo = elf.section_by_name(".modinfo").unwrap_or_default();
+    let mut name = None;
+    let mut vermagic = None;
+    for entry in split_strings(modinfo).map(split_entry) {
+        match &*entry.key {
+            b"name" if name.is_none() => name = Some(lossy(&entry.value)),
+            b"vermagic" if vermagic.is_none() => vermagic = Some(lossy(&entry.value)),
+            _ => {}
+        }
+    }
+    (name, vermagic)
+}
+
+/// The findings, in [`FindingId::ALL`] order.
+fn findings(
+    relocs: &RelocScan,
+    defined: &[(HookName, DefinedSymbol)],
+    has_vermagic: bool,
+) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut add = |id: FindingId, detail: String| findings.push(Finding { id, detail });
-    let code = |r: Role| refs.code[r.slot()];
-    let data_refs = |r: Role| refs.data[r.slot()];
-    let gets = code(Role::SymbolGet) + data_refs(Role::SymbolGet);
-    let puts = code(Role::SymbolPut) + data_refs(Role::SymbolPut);
+    let gets = relocs.refs(Role::SymbolGet);
+    let puts = relocs.refs(Role::SymbolPut);
     if gets > 0 && puts == 0 {
         add(
             FindingId::SymbolGetWithoutPut,
-            format!("{} to __symbol_get, none to __symbol_put", plural(gets, "reference")),
+            format!(
+                "{} to __symbol_get, none to __symbol_put",
+                plural(gets, "reference")
+            ),
         );
     } else if gets > 0 {
         add(
@@ -546,81 +581,78 @@ pub fn audit_bytes(data: &[u8]) -> Result<Audit, ElfError> {
         (Role::ModulePut, "module_put"),
     ]
     .into_iter()
-    .filter_map(|(r, n)| {
-        let c = code(r) + data_refs(r);
-        (c > 0).then(|| format!("{n} ×{c}"))
-    })
+    .filter(|&(r, _)| relocs.refs(r) > 0)
+    .map(|(r, n)| format!("{}: {}", n, relocs.refs(r)))
     .collect();
     if !ref_calls.is_empty() {
-        add(FindingId::TakesModuleRefs, ref_calls.join(", "));
+        add(
+            FindingId::TakesModuleRefs,
+            format!("references to {}", ref_calls.join(", ")),
+        );
     }
-    if code(Role::ThisModule) > 0 {
+    let this_module = Role::ThisModule.slot();
+    if relocs.code[this_module] > 0 {
         add(
             FindingId::ThisModuleInCode,
             format!(
                 "{} to __this_module from code",
-                plural(code(Role::ThisModule), "reference")
+                plural(relocs.code[this_module], "reference")
             ),
         );
     }
-    if data_refs(Role::ThisModule) > 0 {
+    if relocs.data[this_module] > 0 {
         add(
             FindingId::OwnerThisModule,
             format!(
                 "{} to __this_module from data",
-                plural(data_refs(Role::ThisModule), "reference")
+                plural(relocs.data[this_module], "reference")
             ),
         );
     }
-    let legacy: Vec<String> = defined
+    let mut legacy: Vec<&str> = defined
         .iter()
-        .filter(|(_, h)| {
+        .filter(|(h, _)| {
             matches!(
                 h,
                 HookName::InitFn | HookName::ExitFn | HookName::ForceExitFn
             )
         })
-        .filter_map(|&(i, _)| symbols.get(i).map(|s| lossy(symbols.name(&s))))
+        .map(|(_, d)| d.name.as_str())
         .collect();
+    legacy.sort_unstable();
+    legacy.dedup();
     if !legacy.is_empty() {
         add(FindingId::LegacySymbols, legacy.join(", "));
     }
-    if let Some(section) = exit.as_ref().and_then(|h| h.section.as_deref())
+    if let Some(exit) = &relocs.exit
+        && let Some(section) = exit.section.as_deref()
         && section != ".exit.text"
     {
         add(
             FindingId::ExitInText,
-            format!("{} is in {section}", exit.as_ref().map_or("", |h| &h.symbol)),
+            format!("{} is in {section}", exit.symbol),
         );
     }
-    if init.is_none() && has(HookName::InitModule) {
+    let has = |h: HookName| defined.iter().any(|(d, _)| *d == h);
+    if relocs.init.is_none() && has(HookName::InitModule) {
         add(
             FindingId::InitNotWired,
             "no relocation sets __this_module.init".to_string(),
         );
     }
-    if exit.is_none() && has(HookName::CleanupModule) {
+    if relocs.exit.is_none() && has(HookName::CleanupModule) {
         add(
             FindingId::ExitNotWired,
             "no relocation sets __this_module.exit".to_string(),
         );
     }
-    if vermagic.is_none() {
+    if !has_vermagic {
         add(
             FindingId::NoVermagic,
             "no vermagic= in .modinfo".to_string(),
         );
     }
-
-    Ok(Audit {
-        name,
-        verdict,
-        init,
-        exit,
-        symbols: defined_symbols,
-        vermagic,
-        findings,
-    })
+    findings
 }
 
 /// The index of the unique `.gnu.linkonce.this_module` section; the kernel refuses a file
@@ -738,21 +770,45 @@ mod tests {
     }
 
     const LAYOUTS: [Layout; 4] = [
-        Layout { is_64: true, be: false },
-        Layout { is_64: true, be: true },
-        Layout { is_64: false, be: false },
-        Layout { is_64: false, be: true },
+        Layout {
+            is_64: true,
+            be: false,
+        },
+        Layout {
+            is_64: true,
+            be: true,
+        },
+        Layout {
+            is_64: false,
+            be: false,
+        },
+        Layout {
+            is_64: false,
+            be: true,
+        },
     ];
 
     impl Layout {
         fn u16(self, out: &mut Vec<u8>, v: u16) {
-            out.extend_from_slice(&if self.be { v.to_be_bytes() } else { v.to_le_bytes() });
+            out.extend_from_slice(&if self.be {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            });
         }
         fn u32(self, out: &mut Vec<u8>, v: u32) {
-            out.extend_from_slice(&if self.be { v.to_be_bytes() } else { v.to_le_bytes() });
+            out.extend_from_slice(&if self.be {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            });
         }
         fn u64(self, out: &mut Vec<u8>, v: u64) {
-            out.extend_from_slice(&if self.be { v.to_be_bytes() } else { v.to_le_bytes() });
+            out.extend_from_slice(&if self.be {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            });
         }
         fn word(self, out: &mut Vec<u8>, v: u64) {
             if self.is_64 {
@@ -937,9 +993,8 @@ mod tests {
                 }
                 v
             };
-            let at_zero = |list: &[&'static str]| {
-                relocs(&list.iter().map(|n| (*n, 0)).collect::<Vec<_>>())
-            };
+            let at_zero =
+                |list: &[&'static str]| relocs(&list.iter().map(|n| (*n, 0)).collect::<Vec<_>>());
             let mut modinfo = b"name=test\0".to_vec();
             if let Some(v) = self.vermagic {
                 modinfo.extend_from_slice(format!("vermagic={v}\0").as_bytes());
@@ -984,11 +1039,19 @@ mod tests {
                     u32::from(THIS_MODULE),
                     relocs(&self.this_module_relocs),
                 ),
-                rel(name(".rela.text"), u32::from(TEXT), at_zero(&self.text_relocs)),
+                rel(
+                    name(".rela.text"),
+                    u32::from(TEXT),
+                    at_zero(&self.text_relocs),
+                ),
                 sec(".rodata", 1, ALLOC, vec![0; 64]),
                 sec("__param", 1, ALLOC, vec![0; 64]),
                 rel(name(".rela.rodata"), 10, at_zero(&self.rodata_relocs)),
-                rel(name(".rela__param"), u32::from(PARAM), at_zero(&self.param_relocs)),
+                rel(
+                    name(".rela__param"),
+                    u32::from(PARAM),
+                    at_zero(&self.param_relocs),
+                ),
             ])
         }
     }
@@ -1013,7 +1076,11 @@ mod tests {
             assert_eq!(a.verdict, Verdict::Removable, "{what}");
             let init = a.init.as_ref().unwrap();
             assert_eq!(
-                (init.symbol.as_str(), init.section.as_deref(), init.relocation_offset),
+                (
+                    init.symbol.as_str(),
+                    init.section.as_deref(),
+                    init.relocation_offset
+                ),
                 ("init_module", Some(".init.text"), 0x138),
                 "{what}"
             );
@@ -1070,7 +1137,10 @@ mod tests {
             .init()
             .symbol("__force_exitfn", TEXT)
             .symbol("__exitfn", TEXT);
-        assert_eq!(audit_bytes(&both.build()).unwrap().verdict, Verdict::Permanent);
+        assert_eq!(
+            audit_bytes(&both.build()).unwrap().verdict,
+            Verdict::Permanent
+        );
         let safe = Spec::new(LAYOUTS[1], true)
             .init()
             .exit_in(EXIT_TEXT)
@@ -1079,8 +1149,13 @@ mod tests {
         assert_eq!(a.verdict, Verdict::Removable);
         assert_eq!(a.findings[0].detail, "__exitfn");
         // An undefined __force_exitfn is no definition.
-        let undef = Spec::new(LAYOUTS[0], true).init().symbol("__force_exitfn", 0);
-        assert_eq!(audit_bytes(&undef.build()).unwrap().verdict, Verdict::Permanent);
+        let undef = Spec::new(LAYOUTS[0], true)
+            .init()
+            .symbol("__force_exitfn", 0);
+        assert_eq!(
+            audit_bytes(&undef.build()).unwrap().verdict,
+            Verdict::Permanent
+        );
     }
 
     #[test]
@@ -1153,7 +1228,10 @@ mod tests {
                 a.findings[0].detail,
                 "2 references to __symbol_get, none to __symbol_put"
             );
-            assert_eq!(a.findings[1].detail, "try_module_get ×1, module_put ×1");
+            assert_eq!(
+                a.findings[1].detail,
+                "references to try_module_get: 1, module_put: 1"
+            );
             assert_eq!(a.verdict, Verdict::Removable);
 
             let mut s = Spec::new(l, rela)
@@ -1211,7 +1289,8 @@ mod tests {
         s.text_relocs.push("init_module");
         let mut f = s.build();
         let needle = (u64::from(s.index_of("init_module")) << 32 | 1).to_le_bytes();
-        let pos = f
+        let shoff = u64::from_le_bytes(f[40..48].try_into().unwrap()) as usize;
+        let pos = f[..shoff]
             .windows(8)
             .rposition(|w| w == needle)
             .expect("the .rela.text entry");

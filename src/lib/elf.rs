@@ -8,7 +8,9 @@
 use goblin::container::{Container, Ctx};
 use goblin::elf::header::{self, Header};
 use goblin::elf::reloc::{Reloc, RelocSection, reloc64};
-use goblin::elf::section_header::{SHT_DYNSYM, SHT_NOBITS, SHT_REL, SHT_RELA, SHT_SYMTAB, SectionHeader};
+use goblin::elf::section_header::{
+    SHT_DYNSYM, SHT_NOBITS, SHT_REL, SHT_RELA, SHT_SYMTAB, SectionHeader,
+};
 use goblin::elf::sym::{Sym, Symtab};
 use scroll::Pread;
 
@@ -188,9 +190,8 @@ impl<'a> Elf<'a> {
         let data = self.section_data(sh);
         let section = RelocSection::parse(data, 0, data.len(), is_rela, self.ctx)
             .map_err(|e| ElfError::Other(format!("relocation section: {e}")))?;
-        let is_mips64el = self.is_64()
-            && self.ctx.le == scroll::LE
-            && self.header.e_machine == header::EM_MIPS;
+        let is_mips64el =
+            self.is_64() && self.ctx.le == scroll::LE && self.header.e_machine == header::EM_MIPS;
         Ok(Relocations {
             section,
             is_mips64el,
@@ -234,10 +235,7 @@ impl<'a> Symbols<'a> {
     /// The name of `sym`: empty when its name offset is out of range, cut at the end of the
     /// string table when it is not terminated.
     pub fn name(&self, sym: &Sym) -> &'a [u8] {
-        let s = usize::try_from(sym.st_name)
-            .ok()
-            .and_then(|at| self.strtab.get(at..))
-            .unwrap_or_default();
+        let s = self.strtab.get(sym.st_name..).unwrap_or_default();
         &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())]
     }
 }

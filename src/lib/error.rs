@@ -236,7 +236,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 mod tests {
     #[test]
     fn strerror_uses_the_c_library_words() {
-        assert_eq!(super::strerror(libc::EAGAIN), "Resource temporarily unavailable");
+        assert_eq!(
+            super::strerror(libc::EAGAIN),
+            "Resource temporarily unavailable"
+        );
         assert_eq!(super::strerror(libc::EIO), "Input/output error");
         assert_eq!(super::strerror(libc::ENOENT), "No such file or directory");
     }

@@ -145,7 +145,9 @@ pub fn load(
     let finit_flags = if compression == Compression::None {
         Some(force.flags())
     } else if kernel_has == Some(compression) {
-        Some(force.flags() | ModuleInitFlags::from_bits_retain(syscall::MODULE_INIT_COMPRESSED_FILE))
+        Some(
+            force.flags() | ModuleInitFlags::from_bits_retain(syscall::MODULE_INIT_COMPRESSED_FILE),
+        )
     } else {
         None
     };
@@ -155,10 +157,16 @@ pub fn load(
         } else {
             LoadPath::KernelDecompression(compression)
         };
-        trace(format!("finit_module(fd, \"{}\", {:#x})", params.to_string_lossy(), flags.bits()));
+        trace(format!(
+            "finit_module(fd, \"{}\", {:#x})",
+            params.to_string_lossy(),
+            flags.bits()
+        ));
         match syscall::finit_module(&file, &params, flags) {
             Ok(()) => return Ok(how),
-            Err(Errno::ENOSYS) => trace("finit_module: not implemented; falling back to init_module".into()),
+            Err(Errno::ENOSYS) => {
+                trace("finit_module: not implemented; falling back to init_module".into())
+            }
             Err(Errno::EOPNOTSUPP) if compression != Compression::None => {
                 trace("kernel cannot decompress after all (EOPNOTSUPP); decompressing here".into())
             }
@@ -166,7 +174,8 @@ pub fn load(
         }
     }
 
-    let module = ModuleFile::from_open_file(path, file, len, MAX_DECOMPRESSED).map_err(LoadError::File)?;
+    let module =
+        ModuleFile::from_open_file(path, file, len, MAX_DECOMPRESSED).map_err(LoadError::File)?;
     let mut image = module.bytes().to_vec();
     drop(module);
     if force != Force::default() {
@@ -182,8 +191,13 @@ pub fn load(
     } else {
         LoadPath::UserspaceDecompression(compression)
     };
-    trace(format!("init_module({} bytes, \"{}\")", image.len(), params.to_string_lossy()));
-    syscall::init_module(&image, &params).map_err(|errno| LoadError::Kernel { errno, path: how })?;
+    trace(format!(
+        "init_module({} bytes, \"{}\")",
+        image.len(),
+        params.to_string_lossy()
+    ));
+    syscall::init_module(&image, &params)
+        .map_err(|errno| LoadError::Kernel { errno, path: how })?;
     Ok(how)
 }
 
@@ -212,16 +226,16 @@ pub fn strip_for_force(image: &mut [u8], force: Force) -> Result<(), String> {
         });
         (flags_at, flags_len, vermagic)
     };
-    if force.modversion {
-        if let Some(at) = flags_at {
-            // SHF_ALLOC is bit 1 of the lowest byte, which sits first or last by byte order.
-            let low = if image[5] == goblin::elf::header::ELFDATA2MSB {
-                at + flags_len - 1
-            } else {
-                at
-            };
-            image[low] &= !(goblin::elf::section_header::SHF_ALLOC as u8);
-        }
+    if force.modversion
+        && let Some(at) = flags_at
+    {
+        // SHF_ALLOC is bit 1 of the lowest byte, which sits first or last by byte order.
+        let low = if image[5] == goblin::elf::header::ELFDATA2MSB {
+            at + flags_len - 1
+        } else {
+            at
+        };
+        image[low] &= !(goblin::elf::section_header::SHF_ALLOC as u8);
     }
     if force.vermagic {
         let (at, len) = vermagic.ok_or("no vermagic to ignore in .modinfo")?;
@@ -236,8 +250,19 @@ mod tests {
 
     #[test]
     fn parameters_are_quoted_like_kmod_34() {
-        let args = ["a=1", "b=x y", "c=\"q s\"", "d e", "f='x y'", "g=", "h=a=b c"];
-        assert_eq!(join_params(&args), "a=1 b=\"x y\" c=\"q s\" d e f='x y' g= h=\"a=b c\"");
+        let args = [
+            "a=1",
+            "b=x y",
+            "c=\"q s\"",
+            "d e",
+            "f='x y'",
+            "g=",
+            "h=a=b c",
+        ];
+        assert_eq!(
+            join_params(&args),
+            "a=1 b=\"x y\" c=\"q s\" d e f='x y' g= h=\"a=b c\""
+        );
         assert_eq!(join_params::<&str>(&[]), "");
     }
 
@@ -246,15 +271,31 @@ mod tests {
         let mut image = crate::elf::testelf::build(
             true,
             false,
-            &[(".modinfo", b"license=GPL\0vermagic=6.1 SMP mod_unload \0name=x\0"), ("__versions", &[0u8; 64])],
+            &[
+                (
+                    ".modinfo",
+                    b"license=GPL\0vermagic=6.1 SMP mod_unload \0name=x\0",
+                ),
+                ("__versions", &[0u8; 64]),
+            ],
         );
         // testelf sets no flags; give __versions SHF_ALLOC first.
         let (i, shoff) = {
             let elf = Elf::parse(&image).unwrap();
-            (elf.find_section("__versions").unwrap().0, elf.header().e_shoff as usize)
+            (
+                elf.find_section("__versions").unwrap().0,
+                elf.header().e_shoff as usize,
+            )
         };
         image[shoff + i * 64 + 8] |= 2;
-        strip_for_force(&mut image, Force { modversion: true, vermagic: true }).unwrap();
+        strip_for_force(
+            &mut image,
+            Force {
+                modversion: true,
+                vermagic: true,
+            },
+        )
+        .unwrap();
         let elf = Elf::parse(&image).unwrap();
         let modinfo = elf.section_by_name(".modinfo").unwrap();
         assert!(!modinfo.windows(8).any(|w| w == b"vermagic"));

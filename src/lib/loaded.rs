@@ -76,19 +76,27 @@ pub fn view(root: &SysRoot, pm: &ProcModule) -> Option<LoadedModule> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => pm.size as i64,
         Err(_) => 0,
     };
-    let refcnt = sys.refcnt().unwrap_or_else(|e| -i64::from(e.raw_os_error().unwrap_or(libc::EINVAL)));
+    let refcnt = sys
+        .refcnt()
+        .unwrap_or_else(|e| -i64::from(e.raw_os_error().unwrap_or(libc::EINVAL)));
     Some(LoadedModule {
         name: pm.name.clone(),
         size,
         refcnt,
         holders: sys.holders().unwrap_or_default(),
         state: sys.initstate().ok().flatten().or(pm.state),
-        taint: sys.taint().ok().or_else(|| pm.taint.clone()).unwrap_or_default(),
+        taint: sys
+            .taint()
+            .ok()
+            .or_else(|| pm.taint.clone())
+            .unwrap_or_default(),
         is_permanent: pm.is_permanent,
     })
 }
 
 /// Finds one module in /proc/modules.
 pub fn find(root: &SysRoot, name: &str) -> Result<Option<ProcModule>> {
-    Ok(read_proc_modules(root)?.into_iter().find(|m| m.name == name))
+    Ok(read_proc_modules(root)?
+        .into_iter()
+        .find(|m| m.name == name))
 }

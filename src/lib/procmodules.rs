@@ -68,14 +68,14 @@ pub fn parse_line(line: &str) -> Option<ProcModule> {
         state: None,
         taint: None,
     };
-    if let Some(deps) = f.next() {
-        if deps != "-" {
-            for item in deps.split(',').filter(|s| !s.is_empty()) {
-                match item {
-                    "[permanent]" => m.is_permanent = true,
-                    "[unsafe]" => m.is_unsafe = true,
-                    user => m.users.push(user.to_string()),
-                }
+    if let Some(deps) = f.next()
+        && deps != "-"
+    {
+        for item in deps.split(',').filter(|s| !s.is_empty()) {
+            match item {
+                "[permanent]" => m.is_permanent = true,
+                "[unsafe]" => m.is_unsafe = true,
+                user => m.users.push(user.to_string()),
             }
         }
     }
@@ -112,7 +112,10 @@ both 10 1 user,[unsafe],[permanent], Loading 0x0 (E+)\n";
         assert!(!m[0].is_permanent);
         assert!(m[1].is_permanent && m[1].users.is_empty());
         assert_eq!(m[2].taint.as_deref(), Some("POE"));
-        assert_eq!((m[3].refcnt, m[3].state), (Some(-1), Some(State::Unloading)));
+        assert_eq!(
+            (m[3].refcnt, m[3].state),
+            (Some(-1), Some(State::Unloading))
+        );
         assert_eq!(m[3].taint.as_deref(), Some("OE"));
         assert_eq!(m[4].refcnt, None);
         assert!(m[5].is_permanent && m[5].is_unsafe);

@@ -9,9 +9,9 @@ use nix::errno::Errno;
 
 use crate::loaded;
 use crate::procmodules::State;
+use crate::syscall;
 use crate::sysfs::ModuleSys;
 use crate::sysroot::SysRoot;
-use crate::syscall;
 
 /// Why rmmod refuses before asking the kernel (kmod's `check_module_inuse`, in its order).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +57,9 @@ pub fn is_builtin(root: &SysRoot, in_builtin_index: bool, name: &str) -> bool {
         return true;
     }
     let sys = ModuleSys::new(root, name);
-    sys.exists() && !sys.dir().join("initstate").exists() && loaded::find(root, name).ok().flatten().is_none()
+    sys.exists()
+        && !sys.dir().join("initstate").exists()
+        && loaded::find(root, name).ok().flatten().is_none()
 }
 
 /// kmod's checks, in kmod's order: builtin, loaded, holders, reference count.
@@ -99,7 +101,9 @@ pub fn kernel_name(name: &str) -> Result<CString, String> {
         return Err("empty module name".to_string());
     }
     if name.contains('/') {
-        return Err(format!("'{name}' is neither a module name (names cannot contain '/') nor an existing file"));
+        return Err(format!(
+            "'{name}' is neither a module name (names cannot contain '/') nor an existing file"
+        ));
     }
     if name.len() >= crate::names::MODULE_NAME_LEN {
         return Err(format!(
@@ -116,7 +120,11 @@ pub fn explain(root: &SysRoot, name: &str, errno: Errno, forced: bool) -> Option
     let sys = ModuleSys::new(root, name);
     match errno {
         Errno::EBUSY => {
-            let state = sys.initstate().ok().flatten().or(pm.as_ref().and_then(|m| m.state));
+            let state = sys
+                .initstate()
+                .ok()
+                .flatten()
+                .or(pm.as_ref().and_then(|m| m.state));
             match state {
                 Some(State::Loading) => return Some("it is still initialising".into()),
                 Some(State::Unloading) => return Some("it is already being removed".into()),
@@ -144,9 +152,13 @@ pub fn explain(root: &SysRoot, name: &str, errno: Errno, forced: bool) -> Option
                 "in use: reference count {refcnt}, held by open files, sockets or other kernel code; try --wait, or --force"
             ))
         }
-        Errno::EPERM => Some("removing modules needs CAP_SYS_MODULE, and kernel.modules_disabled must be 0".into()),
+        Errno::EPERM => Some(
+            "removing modules needs CAP_SYS_MODULE, and kernel.modules_disabled must be 0".into(),
+        ),
         Errno::ENOENT => Some("no module of that name is loaded".into()),
-        Errno::ENOSYS => Some("this kernel cannot unload modules (CONFIG_MODULE_UNLOAD is off)".into()),
+        Errno::ENOSYS => {
+            Some("this kernel cannot unload modules (CONFIG_MODULE_UNLOAD is off)".into())
+        }
         _ => None,
     }
 }
@@ -170,7 +182,10 @@ impl std::fmt::Display for Busy {
             write!(f, ", held by {}", self.holders.join(" "))?;
         }
         if others > 0 {
-            write!(f, ", {others} not from modules (open files, sockets, symbol_get)")?;
+            write!(
+                f,
+                ", {others} not from modules (open files, sockets, symbol_get)"
+            )?;
         }
         Ok(())
     }
@@ -226,10 +241,10 @@ pub fn wait_and_remove(
                 Err(e) => return Err(WaitError::Kernel(e)),
             }
         }
-        if let Some(b) = &now_busy {
-            if last.as_ref() != Some(b) {
-                progress(b);
-            }
+        if let Some(b) = &now_busy
+            && last.as_ref() != Some(b)
+        {
+            progress(b);
         }
         last = now_busy.or(last);
         let left = match timeout {

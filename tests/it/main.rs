@@ -2,4 +2,5 @@
 //! where it is installed, Debian's kmod as the oracle.
 
 mod harness;
+mod live;
 mod modinfo;

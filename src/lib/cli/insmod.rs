@@ -76,7 +76,10 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
         return ExitCode::Failure;
     }
     let shown = file.to_string_lossy().into_owned();
-    let options: Vec<String> = options.iter().map(|o| o.to_string_lossy().into_owned()).collect();
+    let options: Vec<String> = options
+        .iter()
+        .map(|o| o.to_string_lossy().into_owned())
+        .collect();
     let params = load::join_params(&options);
     let force = Force {
         modversion: args.force || args.force_modversion,
@@ -85,11 +88,17 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
     let root = SysRoot::from_option(args.root.as_deref());
     let verbose = args.verbose > 0;
     let mut trace = Vec::new();
-    let result = load::load(&root, std::path::Path::new(file), &params, force, &mut |line| {
-        if verbose {
-            trace.push(line);
-        }
-    });
+    let result = load::load(
+        &root,
+        std::path::Path::new(file),
+        &params,
+        force,
+        &mut |line| {
+            if verbose {
+                trace.push(line);
+            }
+        },
+    );
     for line in trace {
         io.info(line);
     }
@@ -105,7 +114,10 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
             ExitCode::Failure
         }
         Err(LoadError::Kernel { errno, path }) => {
-            let mut msg = format!("could not insert module {shown}: {}", syscall::load_strerror(errno));
+            let mut msg = format!(
+                "could not insert module {shown}: {}",
+                syscall::load_strerror(errno)
+            );
             if let Some(hint) = syscall::load_hint(errno) {
                 msg.push_str(&format!(" ({hint})"));
             }

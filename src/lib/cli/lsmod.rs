@@ -76,11 +76,17 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
     } else {
         table(&listing.modules)
     };
-    if let Err(e) = io.out.write_all(text.as_bytes()).and_then(|_| io.out.flush()) {
-        if !cli::is_broken_pipe(&e) {
-            io.error(format!("could not write output: {}", crate::error::io_cause(&e)));
-            return ExitCode::Failure;
-        }
+    if let Err(e) = io
+        .out
+        .write_all(text.as_bytes())
+        .and_then(|_| io.out.flush())
+        && !cli::is_broken_pipe(&e)
+    {
+        io.error(format!(
+            "could not write output: {}",
+            crate::error::io_cause(&e)
+        ));
+        return ExitCode::Failure;
     }
     ExitCode::Success
 }
@@ -92,7 +98,12 @@ pub fn table(modules: &[LoadedModule]) -> String {
     for m in modules {
         s.push_str(&format!("{:<19} {:>8}  {}", m.name, m.size, m.refcnt));
         let mut first = true;
-        for h in m.holders.iter().map(String::as_str).chain(m.is_permanent.then_some("[permanent]")) {
+        for h in m
+            .holders
+            .iter()
+            .map(String::as_str)
+            .chain(m.is_permanent.then_some("[permanent]"))
+        {
             s.push(if first { ' ' } else { ',' });
             s.push_str(h);
             first = false;
@@ -112,8 +123,13 @@ pub fn long(modules: &[LoadedModule]) -> String {
                 m.size.to_string(),
                 m.refcnt.to_string(),
                 m.other_refs().map_or("-".to_string(), |n| n.to_string()),
-                m.state.map_or("?".to_string(), |s| format!("{s:?}").to_lowercase()),
-                if m.taint.is_empty() { "-".to_string() } else { m.taint.clone() },
+                m.state
+                    .map_or("?".to_string(), |s| format!("{s:?}").to_lowercase()),
+                if m.taint.is_empty() {
+                    "-".to_string()
+                } else {
+                    m.taint.clone()
+                },
                 {
                     let mut by = m.holders.join(",");
                     if m.is_permanent {
@@ -127,7 +143,9 @@ pub fn long(modules: &[LoadedModule]) -> String {
             ]
         })
         .collect();
-    let header = ["Module", "Size", "Refs", "Other", "State", "Taint", "Used by"];
+    let header = [
+        "Module", "Size", "Refs", "Other", "State", "Taint", "Used by",
+    ];
     let mut width = header.map(str::len);
     for r in &rows {
         for (w, c) in width.iter_mut().zip(r) {

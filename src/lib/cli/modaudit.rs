@@ -218,20 +218,22 @@ struct Failure {
     cause: String,
 }
 
-impl Failure {
-    fn new(what: impl std::fmt::Display, cause: impl Into<String>) -> Item {
-        Item::Failed(Failure {
-            what: what.to_string(),
-            cause: cause.into(),
-        })
-    }
+/// An argument that failed before it could be audited.
+fn failed(what: impl std::fmt::Display, cause: impl Into<String>) -> Item {
+    Item::Failed(Failure {
+        what: what.to_string(),
+        cause: cause.into(),
+    })
 }
 
 /// One module file to audit, or an argument that already failed.
 enum Item {
     /// A file, and how the table names it: as given, relative to the directory argument it was
     /// found in, or the module name it was looked up by.
-    File { path: PathBuf, label: String },
+    File {
+        path: PathBuf,
+        label: String,
+    },
     Failed(Failure),
 }
 
@@ -240,7 +242,7 @@ enum Outcome {
     Audited {
         path: PathBuf,
         label: String,
-        audit: Audit,
+        audit: Box<Audit>,
     },
     Failed(Failure),
 }
@@ -263,17 +265,19 @@ pub fn run(config: &Config, io: &mut Io<'_>) -> ExitCode {
         &items,
         threads,
         |item| match item {
-            Item::File { path, label } => match ModuleFile::open(path).and_then(|f| audit::audit(&f)) {
-                Ok(audit) => Outcome::Audited {
-                    path: path.clone(),
-                    label: label.clone(),
-                    audit,
-                },
-                Err(e) => Outcome::Failed(Failure {
-                    what: e.path().display().to_string(),
-                    cause: e.cause(),
-                }),
-            },
+            Item::File { path, label } => {
+                match ModuleFile::open(path).and_then(|f| audit::audit(&f)) {
+                    Ok(audit) => Outcome::Audited {
+                        path: path.clone(),
+                        label: label.clone(),
+                        audit: Box::new(audit),
+                    },
+                    Err(e) => Outcome::Failed(Failure {
+                        what: e.path().display().to_string(),
+                        cause: e.cause(),
+                    }),
+                }
+            }
             Item::Failed(f) => Outcome::Failed(f.clone()),
         },
         |outcome| state.take(outcome, io),
@@ -295,19 +299,21 @@ fn expand(config: &Config) -> Vec<Item> {
                 let mut files = Vec::new();
                 walk(path, &mut files, &mut items);
                 if files.is_empty() && items.len() == before {
-                    items.push(Failure::new(
+                    items.push(failed(
                         &shown,
                         "no module files (*.ko, *.ko.xz, *.ko.zst, *.ko.gz) in this directory",
                     ));
                 }
                 files.sort();
-                items.extend(files.into_iter().map(|file| Item::File {
-                    label: file
-                        .strip_prefix(path)
-                        .unwrap_or(&file)
-                        .to_string_lossy()
-                        .into_owned(),
-                    path: file,
+                items.extend(files.into_iter().map(|file| {
+                    Item::File {
+                        label: file
+                            .strip_prefix(path)
+                            .unwrap_or(&file)
+                            .to_string_lossy()
+                            .into_owned(),
+                        path: file,
+                    }
                 }));
             }
             Ok(_) => items.push(Item::File {
@@ -319,13 +325,13 @@ fn expand(config: &Config) -> Vec<Item> {
                     || names::has_module_extension(arg.as_bytes())
                     || e.kind() != std::io::ErrorKind::NotFound =>
             {
-                items.push(Failure::new(&shown, io_cause(&e)));
+                items.push(failed(&shown, io_cause(&e)));
             }
             Err(_) => {
                 let dir = dir.get_or_init(|| config.moddir().map(ModuleDir::new));
                 match dir {
                     Ok(dir) => lookup(dir, arg.as_bytes(), &shown, &mut items),
-                    Err(msg) => items.push(Failure::new(&shown, msg.clone())),
+                    Err(msg) => items.push(failed(&shown, msg.clone())),
                 }
             }
         }
@@ -343,21 +349,21 @@ fn lookup(dir: &ModuleDir, arg: &[u8], shown: &str, items: &mut Vec<Item>) {
                         path,
                         label: String::from_utf8_lossy(&f.name).into_owned(),
                     }),
-                    None => items.push(Failure::new(
+                    None => items.push(failed(
                         String::from_utf8_lossy(&f.name),
                         "built into the kernel, not a module file (it can never be unloaded)",
                     )),
                 }
             }
         }
-        Ok(_) => items.push(Failure::new(
+        Ok(_) => items.push(failed(
             shown,
             format!(
                 "no such file, and no module by that name in {}",
                 dir.path().display()
             ),
         )),
-        Err(e) => items.push(Failure::new(e.path().display(), e.cause())),
+        Err(e) => items.push(failed(e.path().display(), e.cause())),
     }
 }
 
@@ -368,7 +374,7 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<Item>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            errors.push(Failure::new(dir.display(), io_cause(&e)));
+            errors.push(failed(dir.display(), io_cause(&e)));
             return;
         }
     };
@@ -376,18 +382,16 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<Item>) {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                errors.push(Failure::new(dir.display(), io_cause(&e)));
+                errors.push(failed(dir.display(), io_cause(&e)));
                 continue;
             }
         };
         let path = entry.path();
         match entry.file_type() {
             Ok(t) if t.is_dir() => walk(&path, files, errors),
-            Ok(_) if names::has_module_extension(entry.file_name().as_bytes()) => {
-                files.push(path)
-            }
+            Ok(_) if names::has_module_extension(entry.file_name().as_bytes()) => files.push(path),
             Ok(_) => {}
-            Err(e) => errors.push(Failure::new(path.display(), io_cause(&e))),
+            Err(e) => errors.push(failed(path.display(), io_cause(&e))),
         }
     }
 }

@@ -107,7 +107,10 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
             let _ = nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGTERM, &action);
         }
     }
-    let moddir = root.kernel_release().ok().map(|r| ModuleDir::new(root.modules.join(r)));
+    let moddir = root
+        .kernel_release()
+        .ok()
+        .map(|r| ModuleDir::new(root.modules.join(r)));
     let mut failed = false;
     for arg in &args.modules {
         failed |= !remove_one(&args, &root, moddir.as_ref(), arg, io);
@@ -120,7 +123,13 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
 }
 
 /// Removes one module; false if it failed (the message is printed).
-fn remove_one(args: &RmmodArgs, root: &SysRoot, moddir: Option<&ModuleDir>, arg: &OsString, io: &mut Io<'_>) -> bool {
+fn remove_one(
+    args: &RmmodArgs,
+    root: &SysRoot,
+    moddir: Option<&ModuleDir>,
+    arg: &OsString,
+    io: &mut Io<'_>,
+) -> bool {
     let shown = String::from_utf8_lossy(arg.as_bytes()).into_owned();
     // kmod: an argument that exists on disk is a path; the name comes from its file name.
     let path = Path::new(arg);
@@ -128,7 +137,9 @@ fn remove_one(args: &RmmodArgs, root: &SysRoot, moddir: Option<&ModuleDir>, arg:
         match names::name_from_path(path) {
             Some(n) => n,
             None => {
-                io.error(format!("could not use module {shown}: No such file or directory"));
+                io.error(format!(
+                    "could not use module {shown}: No such file or directory"
+                ));
                 return false;
             }
         }
@@ -205,7 +216,10 @@ fn remove_one(args: &RmmodArgs, root: &SysRoot, moddir: Option<&ModuleDir>, arg:
             true
         }
         Err(errno) => {
-            let mut msg = format!("could not remove module {shown}: {}", crate::error::strerror(errno as i32));
+            let mut msg = format!(
+                "could not remove module {shown}: {}",
+                crate::error::strerror(errno as i32)
+            );
             if let Some(why) = remove::explain(root, &name, errno, args.force) {
                 msg.push_str(&format!(" ({why})"));
             }
