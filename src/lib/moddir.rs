@@ -127,17 +127,7 @@ impl ModuleDir {
     fn dep_text_line(&self, name: &[u8]) -> Option<Vec<u8>> {
         let map = self.dep_text.get_or_init(|| {
             let text = std::fs::read(self.dir.join("modules.dep")).ok()?;
-            let mut map = HashMap::new();
-            for line in text.split(|&b| b == b'\n') {
-                let Some(colon) = line.iter().position(|&b| b == b':') else {
-                    continue;
-                };
-                let path = Path::new(std::ffi::OsStr::from_bytes(&line[..colon]));
-                if let Some(n) = names::name_from_path(path) {
-                    map.entry(n).or_insert_with(|| line.to_vec());
-                }
-            }
-            Some(map)
+            Some(parse_dep_text(&text))
         });
         map.as_ref()?.get(name).cloned()
     }
@@ -253,6 +243,22 @@ impl ModuleDir {
             .as_ref()?;
         Some(builtin_entries(map, name))
     }
+}
+
+/// Parses the text `modules.dep` (`path: dep dep...` per line) into module name → line; the
+/// first line for a name wins, as depmod writes each module once.
+pub fn parse_dep_text(text: &[u8]) -> HashMap<Vec<u8>, Vec<u8>> {
+    let mut map = HashMap::new();
+    for line in text.split(|&b| b == b'\n') {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let path = Path::new(std::ffi::OsStr::from_bytes(&line[..colon]));
+        if let Some(n) = names::name_from_path(path) {
+            map.entry(n).or_insert_with(|| line.to_vec());
+        }
+    }
+    map
 }
 
 /// The entries of `name` in a `modules.builtin.modinfo` image: collection starts at the first

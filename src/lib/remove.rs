@@ -148,6 +148,11 @@ pub fn explain(root: &SysRoot, name: &str, errno: Errno, forced: bool) -> Option
                 ));
             }
             let refcnt = sys.refcnt().unwrap_or(0);
+            if forced {
+                return Some(format!(
+                    "in use: reference count {refcnt}; forcing past references needs a kernel built with CONFIG_MODULE_FORCE_UNLOAD, which this one lacks"
+                ));
+            }
             Some(format!(
                 "in use: reference count {refcnt}, held by open files, sockets or other kernel code; try --wait, or --force"
             ))
