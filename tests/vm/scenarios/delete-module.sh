@@ -45,21 +45,11 @@ t_run provider-rmmod 0 -- raw_rmmod rk_provider
 
 t_run chardev-insmod 0 -- "$KMOD_INSMOD" "$RK_MODULES/rk_chardev.ko"
 t_wait_for /dev/rk_chardev
-(
-	exec 3</dev/rk_chardev
-	exec sleep 600
-) &
-holder=$!
-n=30
-while [ "$(cat /sys/module/rk_chardev/refcnt)" = 0 ] && [ $n -gt 0 ]; do
-	usleep 100000
-	n=$((n - 1))
-done
+t_hold_open /dev/rk_chardev rk_chardev
 t_expect_file chardev-refcnt /sys/module/rk_chardev/refcnt 1
 t_run refcount 1 -- raw_rmmod rk_chardev
 t_expect_contains refcount-eagain stderr "Resource temporarily unavailable"
-kill "$holder"
-wait "$holder" 2>/dev/null
+t_release
 t_run chardev-rmmod 0 -- raw_rmmod rk_chardev
 t_proc_lacks rk_chardev
 t_done

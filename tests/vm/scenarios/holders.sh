@@ -13,8 +13,9 @@ t_proc_has rk_provider '^rk_provider [0-9]+ 1 rk_consumer, Live ' provider-used-
 t_check holders-link "/sys/module/rk_provider/holders/rk_consumer exists" \
 	test -e /sys/module/rk_provider/holders/rk_consumer
 t_expect_file provider-refcnt /sys/module/rk_provider/refcnt 1
+# Ours adds "[permanent]" to the Used-by column; t_lsmod_same takes that out and checks it.
 if t_require_tools lsmod-same-as-kmod "$RK_LSMOD"; then
-	t_expect_stdout_same lsmod-same-as-kmod -- "$KMOD_LSMOD" -- "$RK_LSMOD"
+	t_lsmod_same lsmod-same-as-kmod
 fi
 
 t_run provider-rmmod-refused 1 -- "$RMMOD" rk_provider
@@ -49,24 +50,14 @@ t_check chardev-node "/dev/rk_chardev appears (devtmpfs)" t_wait_for /dev/rk_cha
 t_expect_eq chardev-read "$(cat /dev/rk_chardev)" rk_chardev
 t_expect_file chardev-refcnt-closed /sys/module/rk_chardev/refcnt 0
 
-# A background process holding the device open: the subshell opens fd 3, then becomes sleep.
-(
-	exec 3</dev/rk_chardev
-	exec sleep 600
-) &
-holder=$!
-n=30
-while [ "$(cat /sys/module/rk_chardev/refcnt)" = 0 ] && [ $n -gt 0 ]; do
-	usleep 100000
-	n=$((n - 1))
-done
+# A background process holding the device open (lib.sh: a subshell opens fd 3, becomes sleep).
+t_hold_open /dev/rk_chardev rk_chardev
 t_expect_file chardev-refcnt-open /sys/module/rk_chardev/refcnt 1
 t_proc_has rk_chardev '^rk_chardev [0-9]+ 1 - Live ' chardev-proc-refcnt
 t_run chardev-rmmod-refused 1 -- "$RMMOD" rk_chardev
 t_expect_contains chardev-in-use stderr "is in use"
 
-kill "$holder"
-wait "$holder" 2>/dev/null
+t_release
 t_expect_file chardev-refcnt-after-close /sys/module/rk_chardev/refcnt 0
 t_run chardev-rmmod 0 -- "$RMMOD" rk_chardev
 t_proc_lacks rk_chardev

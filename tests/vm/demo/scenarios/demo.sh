@@ -1,31 +1,63 @@
 #!/bin/sh
-# demo: a short session with rkmod's tools inside the VM, printed as a transcript.
-# shellcheck source=SCRIPTDIR/../lib.sh
+# demo: a short session with rkmod's tools on a real kernel, printed as a transcript
+# (scripts/demo.sh). Any tool of ours not built yet falls back to kmod's.
+# (Installed next to lib.sh in the image's /scenarios.)
+# shellcheck disable=SC1091
 . "$(dirname "$0")/lib.sh"
+t_require_fixtures || t_done
 
-tool() { # NAME: ours if built, else kmod's
-	if [ -x "/rk/bin/$1" ]; then echo "/rk/bin/$1"; else echo "/kmod/bin/$1"; fi
-}
-show() { # print the command, then run it
-	printf '\n$ %s\n' "$*"
+for t in insmod rmmod lsmod modinfo modaudit; do
+	if [ -x "/rk/bin/$t" ]; then
+		eval "$t() { /rk/bin/$t \"\$@\"; }"
+	else
+		eval "$t() { /kmod/bin/$t \"\$@\"; }"
+	fi
+done
+say() { printf '\n# %s\n' "$*"; }
+show() { # print the command as typed (quoting what needs it), run it, show a failure's status
+	local a line='$'
+	for a in "$@"; do
+		case $a in
+		*[!A-Za-z0-9_./=,:+-]*) line="$line '$a'" ;;
+		*) line="$line $a" ;;
+		esac
+	done
+	echo "$line"
 	"$@" 2>&1
-	printf '[exit %s]\n' "$?"
+	rc=$?
+	[ $rc -eq 0 ] || printf '[exit %s]\n' "$rc"
+	return 0
 }
 
-echo "kernel $(uname -r); tools: $(for t in modinfo insmod lsmod rmmod modaudit; do printf '%s=%s ' "$t" "$(tool $t)"; done)"
-show "$(tool modinfo)" -F name -F description -F vermagic -F sig_id vrf
-show "$(tool modinfo)" -F parm "$RK_MODULES/rk_basic.ko"
-[ -x /rk/bin/modaudit ] && show /rk/bin/modaudit "$RK_MODULES/rk_permanent.ko" "$RK_MODULES/rk_basic.ko"
-show "$(tool insmod)" "$RK_MODULES/rk_basic.ko" int_param=7 'str_param=hello world'
-show cat /sys/module/rk_basic/parameters/int_param
-show "$(tool insmod)" "$RK_MODULES/rk_permanent.ko"
-show "$(tool insmod)" "$RK_MODULES/rk_provider.ko"
-show "$(tool insmod)" "$RK_MODULES/rk_consumer.ko"
-show "$(tool lsmod)"
-show "$(tool rmmod)" rk_provider
-show "$(tool rmmod)" rk_permanent
-show "$(tool rmmod)" rk_consumer rk_provider rk_basic
-show "$(tool rmmod)" -f rk_permanent
-show "$(tool lsmod)"
+cd "$RK_MODULES" || exit 1
+echo "kernel $(uname -r); our tools: $(cd /rk/bin && echo *)"
+
+say "What is in a module file, and is it safe to unload once loaded?"
+show modinfo -F description -F parm rk_basic.ko
+[ -x /rk/bin/modaudit ] && show modaudit rk_permanent.ko
+
+say "Load modules (-v: how); a value with a space is quoted for the kernel."
+show insmod -v rk_basic.ko.xz int_param=7 'str_param=hello world'
+show cat /sys/module/rk_basic/parameters/str_param
+show insmod rk_provider.ko
+show insmod rk_consumer.ko
+show insmod rk_permanent.ko
+show insmod rk_chardev.ko
+show lsmod
+
+say "rmmod says why it cannot remove a module."
+show rmmod rk_provider
+show rmmod rk_permanent
+
+say "A process keeps /dev/rk_chardev open for 2 s; rmmod --wait waits for it."
+t_hold_open /dev/rk_chardev rk_chardev 2 >/dev/null
+show lsmod -v
+show rmmod -v --wait=10000 rk_chardev
+t_release
+
+say "Clean up: several at once, and --force for the permanent one (taints the kernel)."
+show rmmod rk_consumer rk_provider rk_basic
+show rmmod -f rk_permanent
+show lsmod
 t_check demo-clean "no rk_ module left loaded" sh -c '! grep -q "^rk_" /proc/modules'
 t_done
