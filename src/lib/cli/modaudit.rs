@@ -22,9 +22,10 @@ use crate::sysroot::SysRoot;
 /// Tell, before loading, whether kernel modules can ever be unloaded.
 ///
 /// Each argument is a module file (.ko, .ko.xz, .ko.zst, .ko.gz), a directory (searched
-/// recursively for module files, audited in sorted order), or a module name or alias looked up
-/// in /lib/modules/$(uname -r) as modinfo does. The verdict comes from the relocations that
-/// fill `__this_module.init` and `.exit`, exactly what the kernel uses; nothing is loaded.
+/// recursively for module files, audited in sorted order), or, when no file or directory by
+/// that name exists, a module name or alias looked up in /lib/modules/$(uname -r) as modinfo
+/// does. The verdict comes from the relocations that fill `__this_module.init` and `.exit`,
+/// exactly what the kernel uses; nothing is loaded.
 ///
 /// Output is a table (module, verdict, init and exit function sections, findings) followed by
 /// a summary line with the count of each verdict. With --json it is JSON Lines instead: one
@@ -194,7 +195,7 @@ impl Config {
     }
 }
 
-/// Runs modaudit with `argv` (argv[0] included).
+/// Runs modaudit with `argv` (`argv[0]` included).
 pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
     let args = match cli::parse::<ModauditArgs>(argv, io) {
         Parsed::Run(a, _) => a,

@@ -1,0 +1,371 @@
+//! modaudit on the two Debian kernel module trees that `tests/debian/fetch.sh` provides, checked
+//! module by module against binutils' `readelf -W -s`.
+//!
+//! The oracle is the symbol-table form of the static test (kernel-interface.md §4.4): a module
+//! has an init function iff `.symtab` defines `init_module`, an exit function iff it defines
+//! `cleanup_module`, and is permanent iff it has the first and not the second. modaudit decides
+//! from the relocations against `.gnu.linkonce.this_module` instead, so the two are independent.
+//! On 6.1.0-50-amd64 the counts are also checked against the survey in §4.3.
+//!
+//! The 6.12 tree is `.ko.xz`: each file is decompressed with `xz -dc` into a scratch directory
+//! for readelf, in batches.
+//!
+//! Environment: `RKMOD_DEBIAN_DIR` (default `<crate>/target/debian`); `CI=true` turns a missing
+//! tree or tool into a failure instead of a loud skip.
+//!
+//! Run with `cargo test --test debian_audit -- --nocapture` to see the counts.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// readelf is given this many files per invocation.
+const BATCH: usize = 64;
+/// Two threads: CI machines often have two cores.
+const WORKERS: usize = 2;
+
+/// What readelf's symbol table says about one module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Symbols {
+    init: bool,
+    exit: bool,
+}
+
+/// What modaudit says about one module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Ours {
+    verdict: String,
+    init: bool,
+    exit: bool,
+    exit_in_text: bool,
+}
+
+#[test]
+fn permanent_modules_match_readelf_on_both_debian_trees() {
+    let Some(debian) = discover() else { return };
+    let scratch =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("debian-audit-{}", std::process::id()));
+    let mut summary = Vec::new();
+    for label in ["6.1", "6.12"] {
+        let modules_root = debian.join(label).join("lib/modules");
+        let kver = fs::read_dir(&modules_root)
+            .unwrap_or_else(|e| panic!("{}: {e}", modules_root.display()))
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .next()
+            .expect("one kernel version directory");
+        let moddir = modules_root.join(&kver);
+        let files = module_files(&moddir);
+        assert!(files.len() > 1000, "{label}: only {} modules", files.len());
+
+        let ours = run_modaudit(&moddir);
+        let theirs = readelf_all(&files, &scratch.join(label));
+
+        let ours_files: BTreeSet<&PathBuf> = ours.keys().collect();
+        let their_files: BTreeSet<&PathBuf> = theirs.keys().collect();
+        assert_eq!(
+            ours_files, their_files,
+            "{label}: modaudit and find disagree on the files"
+        );
+
+        let mut mismatches = Vec::new();
+        let mut by_verdict: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut by_hooks: BTreeMap<(bool, bool), usize> = BTreeMap::new();
+        let mut exit_in_text = 0;
+        for (file, o) in &ours {
+            let t = theirs[file];
+            *by_verdict.entry(o.verdict.as_str()).or_default() += 1;
+            *by_hooks.entry((o.init, o.exit)).or_default() += 1;
+            exit_in_text += usize::from(o.exit_in_text);
+            if (o.init, o.exit) != (t.init, t.exit) {
+                mismatches.push(format!(
+                    "{}: modaudit init={} exit={}, readelf init={} exit={}",
+                    file.display(),
+                    o.init,
+                    o.exit,
+                    t.init,
+                    t.exit
+                ));
+            }
+        }
+        let ours_permanent: BTreeSet<String> = ours
+            .iter()
+            .filter(|(_, o)| o.verdict == "permanent")
+            .map(|(f, _)| module_name(f))
+            .collect();
+        let their_permanent: BTreeSet<String> = theirs
+            .iter()
+            .filter(|(_, t)| t.init && !t.exit)
+            .map(|(f, _)| module_name(f))
+            .collect();
+
+        let line = format!(
+            "{label} ({kver}): {} modules; verdicts {by_verdict:?}; init/exit {} both, {} init only, \
+             {} exit only, {} neither; {exit_in_text} with cleanup_module outside .exit.text; \
+             permanent: {}",
+            files.len(),
+            by_hooks.get(&(true, true)).unwrap_or(&0),
+            by_hooks.get(&(true, false)).unwrap_or(&0),
+            by_hooks.get(&(false, true)).unwrap_or(&0),
+            by_hooks.get(&(false, false)).unwrap_or(&0),
+            ours_permanent
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        let _ = writeln!(std::io::stderr(), "{line}");
+        summary.push(line);
+
+        assert!(
+            mismatches.is_empty(),
+            "{label}: {} modules differ from readelf, e.g.:\n{}",
+            mismatches.len(),
+            mismatches[..mismatches.len().min(10)].join("\n")
+        );
+        assert_eq!(
+            ours_permanent, their_permanent,
+            "{label}: permanent modules differ from readelf"
+        );
+        if kver == "6.1.0-50-amd64" {
+            // The survey in kernel-interface.md §4.3.
+            assert_eq!(
+                ours_permanent
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+                ["binder_linux", "eni", "hv_balloon", "phylink", "vrf"]
+            );
+            assert_eq!(
+                (
+                    by_hooks.get(&(true, true)),
+                    by_hooks.get(&(false, false)),
+                    by_hooks.get(&(true, false)),
+                    by_hooks.get(&(false, true))
+                ),
+                (Some(&3551), Some(&464), Some(&5), Some(&2))
+            );
+            assert_eq!(exit_in_text, 57);
+            assert_eq!(by_verdict.get("removable"), Some(&4017));
+        }
+    }
+    let _ = fs::remove_dir_all(&scratch);
+    let _ = writeln!(
+        std::io::stderr(),
+        "\ndebian_audit summary:\n  {}",
+        summary.join("\n  ")
+    );
+}
+
+/// The Debian trees, or `None` (after a loud message) when they or the tools are missing.
+fn discover() -> Option<PathBuf> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let debian = std::env::var_os("RKMOD_DEBIAN_DIR")
+        .map(PathBuf::from)
+        .map(|d| if d.is_absolute() { d } else { manifest.join(d) })
+        .unwrap_or_else(|| manifest.join("target/debian"));
+    let mut problems = Vec::new();
+    if !debian.join("stamp").is_file() {
+        problems.push(format!(
+            "Debian module trees not found in {} (no stamp file); run tests/debian/fetch.sh",
+            debian.display()
+        ));
+    }
+    for tool in ["readelf", "xz"] {
+        let found = Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            problems.push(format!(
+                "`{tool}` is not on PATH (apt-get install binutils xz-utils)"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Some(debian);
+    }
+    let msg = problems.join("\n  ");
+    let ci = matches!(std::env::var("CI").as_deref(), Ok("true" | "1"));
+    assert!(!ci, "debian_audit cannot run under CI=true:\n  {msg}");
+    let bar = "!".repeat(78);
+    // Straight to the stderr handle: libtest captures eprintln! from passing tests.
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n{bar}\nSKIPPING modaudit test on the Debian trees:\n  {msg}\n{bar}\n"
+    );
+    None
+}
+
+/// Every module file under `dir`, sorted.
+fn module_files(dir: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let t = e.file_type().unwrap();
+            let p = e.path();
+            if t.is_dir() {
+                walk(&p, out);
+            } else if t.is_file() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if [".ko", ".ko.xz", ".ko.zst", ".ko.gz"]
+                    .iter()
+                    .any(|x| n.ends_with(x))
+                {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(dir, &mut v);
+    v.sort();
+    v
+}
+
+/// `vrf.ko.xz` → `vrf`, `kvm-intel.ko` → `kvm_intel`.
+fn module_name(path: &Path) -> String {
+    let base = path.file_name().unwrap().to_string_lossy();
+    base.split('.').next().unwrap().replace('-', "_")
+}
+
+/// One `modaudit --json DIR` over the whole tree: no file may fail.
+fn run_modaudit(moddir: &Path) -> BTreeMap<PathBuf, Ours> {
+    let out = Command::new(env!("CARGO_BIN_EXE_modaudit"))
+        .arg("--json")
+        .arg(moddir)
+        .output()
+        .expect("run modaudit");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "modaudit {} failed:\n{stderr}",
+        moddir.display()
+    );
+    assert!(stderr.is_empty(), "modaudit printed:\n{stderr}");
+    let mut map = BTreeMap::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+        let file = PathBuf::from(v["filename"].as_str().unwrap());
+        let exit_in_text = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "exit-in-text");
+        let o = Ours {
+            verdict: v["verdict"].as_str().unwrap().to_string(),
+            init: !v["init"].is_null(),
+            exit: !v["exit"].is_null(),
+            exit_in_text,
+        };
+        assert!(map.insert(file, o).is_none(), "file listed twice: {line}");
+    }
+    map
+}
+
+/// readelf's view of every file, on [`WORKERS`] threads in batches of [`BATCH`].
+fn readelf_all(files: &[PathBuf], scratch: &Path) -> BTreeMap<PathBuf, Symbols> {
+    let batches: Vec<&[PathBuf]> = files.chunks(BATCH).collect();
+    let next = AtomicUsize::new(0);
+    let results = Mutex::new(BTreeMap::new());
+    std::thread::scope(|s| {
+        for w in 0..WORKERS {
+            let (batches, next, results) = (&batches, &next, &results);
+            let tmp = scratch.join(format!("w{w}"));
+            s.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(batch) = batches.get(i) else { break };
+                    let got = readelf_batch(batch, &tmp);
+                    results.lock().unwrap().extend(got);
+                }
+                let _ = fs::remove_dir_all(&tmp);
+            });
+        }
+    });
+    results.into_inner().unwrap()
+}
+
+/// Runs readelf once on a batch; compressed files are decompressed into `tmp` first.
+fn readelf_batch(batch: &[PathBuf], tmp: &Path) -> Vec<(PathBuf, Symbols)> {
+    let _ = fs::remove_dir_all(tmp);
+    fs::create_dir_all(tmp).unwrap();
+    // (path readelf sees, original path)
+    let mut inputs: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for (i, f) in batch.iter().enumerate() {
+        let name = f.to_string_lossy();
+        if name.ends_with(".ko") {
+            inputs.push((f.clone(), f.clone()));
+            continue;
+        }
+        let tool = if name.ends_with(".xz") {
+            "xz"
+        } else if name.ends_with(".zst") {
+            "zstd"
+        } else {
+            "gzip"
+        };
+        let out = Command::new(tool)
+            .arg("-dc")
+            .arg(f)
+            .output()
+            .unwrap_or_else(|e| panic!("{tool}: {e}"));
+        assert!(out.status.success(), "{tool} -dc {}", f.display());
+        let plain = tmp.join(format!("{i}.ko"));
+        fs::write(&plain, &out.stdout).unwrap();
+        inputs.push((plain, f.clone()));
+    }
+    let out = Command::new("readelf")
+        .arg("-W")
+        .arg("-s")
+        .args(inputs.iter().map(|(p, _)| p))
+        .env("LC_ALL", "C")
+        .output()
+        .expect("run readelf");
+    assert!(
+        out.status.success(),
+        "readelf failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if inputs.len() == 1 {
+        text = format!("File: {}\n{text}", inputs[0].0.display());
+    }
+    let parsed = parse_readelf(&text);
+    let originals: BTreeMap<&PathBuf, &PathBuf> = inputs.iter().map(|(p, o)| (p, o)).collect();
+    assert_eq!(parsed.len(), inputs.len(), "readelf output for every file");
+    parsed
+        .into_iter()
+        .map(|(p, s)| ((*originals[&p]).clone(), s))
+        .collect()
+}
+
+/// Splits `readelf -W -s f1 f2 ...` output by its `File: ` lines (readelf omits the line when it
+/// is given a single file) and reads each file's defined `init_module` / `cleanup_module`.
+fn parse_readelf(text: &str) -> Vec<(PathBuf, Symbols)> {
+    let mut out: Vec<(PathBuf, Symbols)> = Vec::new();
+    for line in text.lines() {
+        if let Some(f) = line.strip_prefix("File: ") {
+            out.push((PathBuf::from(f), Symbols::default()));
+            continue;
+        }
+        // "   54: 0000000000000000   202 FUNC    GLOBAL DEFAULT    5 init_module"
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() != 8 || !cols[0].ends_with(':') || cols[6] == "UND" {
+            continue;
+        }
+        let Some((_, s)) = out.last_mut() else {
+            continue;
+        };
+        match cols[7] {
+            "init_module" => s.init = true,
+            "cleanup_module" => s.exit = true,
+            _ => {}
+        }
+    }
+    out
+}
