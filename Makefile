@@ -3,6 +3,8 @@
 #   make demo    the main job: boot a Debian kernel in QEMU and use the tools on real modules
 #   make test    every test: unit, integration, conformance against Debian kmod, VM scenarios
 #   make bench   benchmarks against Debian kmod, measured in the same run
+#   make install the one place that knows the installed layout (see "Install" below)
+#   make deb     a Debian package in target/ (packaging/deb/build.sh)
 #
 # Both demo and test install what they need first (apt packages, Debian kernel packages).
 
@@ -10,12 +12,13 @@ CARGO ?= cargo
 DEBIAN_DIR ?= $(CURDIR)/target/debian
 export RKMOD_DEBIAN_DIR := $(DEBIAN_DIR)
 
-.PHONY: all build prereqs debian test test-unit test-vm demo bench fixtures clean
+.PHONY: all build prereqs debian test test-unit test-vm demo bench fixtures clean \
+	docs install uninstall dist deb rpm
 
 all: build
 
 build:
-	$(CARGO) build --release
+	$(CARGO) build --release $(CARGOFLAGS)
 
 prereqs:
 	scripts/prereqs.sh
@@ -46,3 +49,109 @@ fixtures: prereqs
 
 clean:
 	$(CARGO) clean
+
+# ---------------------------------------------------------------------------------------------
+# Install
+#
+#   make && sudo make install                          rkmod and its links in /usr/local/sbin
+#   make install DESTDIR=/tmp/stage PREFIX=/usr SBINDIR=/usr/sbin
+#   make install KMOD_NAMES=private ...                 beside a distribution's kmod (packages)
+#
+# rkmod is one binary; the tools are symbolic links to it. KMOD_NAMES says where the four links
+# that kmod also installs (insmod, rmmod, lsmod, modinfo) go:
+#   sbin     in SBINDIR with their man pages and completions, replacing kmod's earlier in PATH;
+#   private  in KMOD_NAMES_DIR (put it first in PATH to use them, as with /usr/lib/ccache),
+#            their man pages renamed rkmod-insmod.8 ..., and no completions: no file collides
+#            with kmod's.
+# rkmod and modaudit (which kmod lacks) always go to SBINDIR.
+
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+KMOD_NAMES ?= sbin
+KMOD_NAMES_DIR ?= $(PREFIX)/lib/rkmod
+# The binary installed. A packager who built it elsewhere names it, and install builds nothing.
+RKMOD_BIN ?= target/release/rkmod
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
+KMOD_TOOLS := insmod rmmod lsmod modinfo
+OWN_TOOLS := modaudit
+
+ifeq ($(KMOD_NAMES),sbin)
+LINK_DIR := $(SBINDIR)
+MAN_PREFIX :=
+COMPLETED := rkmod $(OWN_TOOLS) $(KMOD_TOOLS)
+else ifeq ($(KMOD_NAMES),private)
+LINK_DIR := $(KMOD_NAMES_DIR)
+MAN_PREFIX := rkmod-
+COMPLETED := rkmod $(OWN_TOOLS)
+else
+$(error KMOD_NAMES must be sbin or private, not '$(KMOD_NAMES)')
+endif
+
+ifeq ($(RKMOD_BIN),target/release/rkmod)
+install: build
+endif
+
+# The man pages and completions are generated from the clap definitions and committed;
+# tests/it/ship.rs fails when they are stale.
+docs:
+	$(CARGO) run --quiet --example gendocs
+
+install:
+	@test -x '$(RKMOD_BIN)' || { echo "install: no binary $(RKMOD_BIN); run make first" >&2; exit 1; }
+	@# Refuse to replace a tool that is not ours (kmod's /usr/sbin/insmod, say), unless staging.
+	@if [ -z '$(DESTDIR)' ]; then for t in $(KMOD_TOOLS) $(OWN_TOOLS); do \
+		f='$(LINK_DIR)'/$$t; [ "$$t" = modaudit ] && f='$(SBINDIR)'/$$t; \
+		if [ -e "$$f" ] && [ "$$(readlink "$$f" | sed 's|.*/||')" != rkmod ]; then \
+			echo "install: $$f exists and is not rkmod's (kmod's?); use KMOD_NAMES=private or remove it" >&2; exit 1; \
+		fi; done; fi
+	install -D -m 755 '$(RKMOD_BIN)' '$(DESTDIR)$(SBINDIR)/rkmod'
+	install -d '$(DESTDIR)$(LINK_DIR)'
+	for t in $(KMOD_TOOLS); do ln -sfr '$(DESTDIR)$(SBINDIR)/rkmod' "$(DESTDIR)$(LINK_DIR)/$$t"; done
+	for t in $(OWN_TOOLS); do ln -sfr '$(DESTDIR)$(SBINDIR)/rkmod' "$(DESTDIR)$(SBINDIR)/$$t"; done
+	install -d '$(DESTDIR)$(MANDIR)/man8'
+	install -m 644 man/rkmod.8 $(OWN_TOOLS:%=man/%.8) '$(DESTDIR)$(MANDIR)/man8/'
+	for t in $(KMOD_TOOLS); do install -m 644 man/$$t.8 "$(DESTDIR)$(MANDIR)/man8/$(MAN_PREFIX)$$t.8"; done
+	install -d '$(DESTDIR)$(BASHCOMPDIR)' '$(DESTDIR)$(ZSHCOMPDIR)' '$(DESTDIR)$(FISHCOMPDIR)'
+	for t in $(COMPLETED); do \
+		install -m 644 completions/bash/$$t "$(DESTDIR)$(BASHCOMPDIR)/$$t" && \
+		install -m 644 completions/zsh/_$$t "$(DESTDIR)$(ZSHCOMPDIR)/_$$t" && \
+		install -m 644 completions/fish/$$t.fish "$(DESTDIR)$(FISHCOMPDIR)/$$t.fish" || exit 1; \
+	done
+
+# Removes what install put there (with the same variables); a link is removed only if it
+# points to rkmod, so kmod's tools are never touched.
+uninstall:
+	for t in $(KMOD_TOOLS); do f="$(DESTDIR)$(LINK_DIR)/$$t"; \
+		[ -L "$$f" ] && [ "$$(readlink "$$f" | sed 's|.*/||')" = rkmod ] && rm -f "$$f"; done; true
+	for t in $(OWN_TOOLS); do f="$(DESTDIR)$(SBINDIR)/$$t"; \
+		[ -L "$$f" ] && [ "$$(readlink "$$f" | sed 's|.*/||')" = rkmod ] && rm -f "$$f"; done; true
+	rm -f '$(DESTDIR)$(SBINDIR)/rkmod'
+	if [ '$(KMOD_NAMES)' = private ]; then rmdir '$(DESTDIR)$(KMOD_NAMES_DIR)' 2>/dev/null; fi; true
+	rm -f '$(DESTDIR)$(MANDIR)/man8/rkmod.8' $(OWN_TOOLS:%='$(DESTDIR)$(MANDIR)/man8/%.8') \
+		$(KMOD_TOOLS:%='$(DESTDIR)$(MANDIR)/man8/$(MAN_PREFIX)%.8')
+	for t in $(COMPLETED); do rm -f "$(DESTDIR)$(BASHCOMPDIR)/$$t" \
+		"$(DESTDIR)$(ZSHCOMPDIR)/_$$t" "$(DESTDIR)$(FISHCOMPDIR)/$$t.fish"; done
+
+# A source tarball of the working tree (tracked and new files, not ignored ones), for the RPM
+# and Arch builds: target/rkmod-$(VERSION).tar.gz.
+dist:
+	mkdir -p target
+	git ls-files -z --cached --others --exclude-standard | \
+		xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh | \
+		tar --null --files-from=- --transform 's|^|rkmod-$(VERSION)/|' --sort=name \
+			--owner=0 --group=0 --numeric-owner -czf target/rkmod-$(VERSION).tar.gz
+	@echo "dist: target/rkmod-$(VERSION).tar.gz"
+
+deb:
+	packaging/deb/build.sh target
+
+# Needs rpmbuild (apt-get install rpm on Debian, where the BuildRequires cannot be checked).
+rpm: dist
+	rpmbuild -bb --nodeps --define '_topdir $(CURDIR)/target/rpmbuild' \
+		--define '_sourcedir $(CURDIR)/target' --define '_rpmdir $(CURDIR)/target' \
+		packaging/rpm/rkmod.spec

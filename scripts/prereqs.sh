@@ -8,10 +8,12 @@ packages=(
   binutils                     # readelf, to check build ids independently
   xz-utils zstd gzip           # compressors for fixtures
   busybox-static cpio          # the VM's initramfs
-  qemu-system-x86              # the VM
+  qemu-system-x86 libcap2-bin  # the VM (capsh drops CAP_SYS_MODULE in a scenario)
   linux-headers-6.1.0-50-amd64 # builds our C test modules
   time hyperfine               # benchmarks: peak RSS and wall time
   mandoc                       # man page lint
+  dpkg-dev fakeroot            # building the .deb (dpkg-shlibdeps)
+  zsh fish                     # syntax checks of the generated completions
 )
 
 missing=()

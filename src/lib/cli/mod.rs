@@ -6,6 +6,7 @@ pub mod insmod;
 pub mod lsmod;
 pub mod modaudit;
 pub mod modinfo;
+pub mod multicall;
 pub mod rmmod;
 
 use std::ffi::OsString;

@@ -1,0 +1,7 @@
+complete -c insmod -s f -l force -d 'DANGEROUS: force a module load, may cause data corruption and crash your machine; implies --force-modversion and --force-vermagic'
+complete -c insmod -l force-modversion -d 'Ignore module\'s version'
+complete -c insmod -l force-vermagic -d 'Ignore module\'s version magic'
+complete -c insmod -s s -l syslog -d 'Print to syslog, not stderr'
+complete -c insmod -s v -l verbose -d 'Enable more messages (which system call was used, and why)'
+complete -c insmod -s V -l version -d 'Show version'
+complete -c insmod -s h -l help -d 'Print help'

@@ -1,0 +1,5 @@
+complete -c lsmod -s s -l syslog -d 'Print to syslog, not stderr'
+complete -c lsmod -s v -l verbose -d 'Show a detailed table: state, taint, and references not held by modules'
+complete -c lsmod -l json -d 'Print one JSON object per module (one per line)'
+complete -c lsmod -s V -l version -d 'Show version'
+complete -c lsmod -s h -l help -d 'Print help'
