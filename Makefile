@@ -17,8 +17,21 @@ export RKMOD_DEBIAN_DIR := $(DEBIAN_DIR)
 
 all: build
 
+# Release binaries are linked statically: no dynamic loading at start-up (a third of a small
+# modinfo's time, more under QEMU's TCG). They go to target/static; `cargo test` keeps its own
+# ordinary build.
+HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+STATIC_DIR := $(CURDIR)/target/static
+TOOLS := rkmod insmod rmmod lsmod modinfo modaudit
+export RKMOD_BIN_DIR ?= $(STATIC_DIR)
+export RKMOD_MODINFO ?= $(STATIC_DIR)/modinfo
+export RKMOD_MODAUDIT ?= $(STATIC_DIR)/modaudit
+
 build:
-	$(CARGO) build --release $(CARGOFLAGS)
+	LZMA_API_STATIC=1 RUSTFLAGS="$(RUSTFLAGS) -C target-feature=+crt-static" \
+		$(CARGO) build --release --target $(HOST_TRIPLE) $(CARGOFLAGS)
+	mkdir -p $(STATIC_DIR)
+	for t in $(TOOLS); do install -m 755 target/$(HOST_TRIPLE)/release/$$t $(STATIC_DIR)/$$t; done
 
 prereqs:
 	scripts/prereqs.sh
@@ -74,7 +87,7 @@ FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 KMOD_NAMES ?= sbin
 KMOD_NAMES_DIR ?= $(PREFIX)/lib/rkmod
 # The binary installed. A packager who built it elsewhere names it, and install builds nothing.
-RKMOD_BIN ?= target/release/rkmod
+RKMOD_BIN ?= target/static/rkmod
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
 KMOD_TOOLS := insmod rmmod lsmod modinfo
@@ -92,7 +105,7 @@ else
 $(error KMOD_NAMES must be sbin or private, not '$(KMOD_NAMES)')
 endif
 
-ifeq ($(RKMOD_BIN),target/release/rkmod)
+ifeq ($(RKMOD_BIN),target/static/rkmod)
 install: build
 endif
 

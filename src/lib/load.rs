@@ -151,6 +151,26 @@ pub fn load(
     } else {
         None
     };
+    if finit_flags.is_some() && compression != Compression::None {
+        // The kernel decompresses without our limit: refuse what announces itself as a bomb.
+        use std::os::unix::fs::FileExt;
+        let tail_len = len.min(64 << 10);
+        let mut tail = vec![0u8; tail_len as usize];
+        file.read_exact_at(&mut tail, len - tail_len)
+            .map_err(|e| LoadError::File(Error::io(path, e)))?;
+        let mut frame = [0u8; 32];
+        let got = file
+            .read_at(&mut frame, 0)
+            .map_err(|e| LoadError::File(Error::io(path, e)))?;
+        let hint = crate::compression::size_hint(compression, &frame[..got], &tail);
+        if hint.is_some_and(|h| h > MAX_DECOMPRESSED) {
+            return Err(LoadError::File(Error::TooLarge {
+                path: path.to_path_buf(),
+                compression,
+                limit: MAX_DECOMPRESSED,
+            }));
+        }
+    }
     if let Some(flags) = finit_flags {
         let how = if compression == Compression::None {
             LoadPath::Finit
@@ -170,6 +190,18 @@ pub fn load(
             Err(Errno::EOPNOTSUPP) if compression != Compression::None => {
                 trace("kernel cannot decompress after all (EOPNOTSUPP); decompressing here".into())
             }
+            Err(Errno::EINVAL) if compression != Compression::None => {
+                // The kernel says EINVAL both for a corrupt stream and for a bad parameter:
+                // decompress here to tell which, and name the corruption if that is it.
+                let check = ModuleFile::from_open_file(path, file, len, MAX_DECOMPRESSED);
+                return Err(match check {
+                    Err(e) => LoadError::File(e),
+                    Ok(_) => LoadError::Kernel {
+                        errno: Errno::EINVAL,
+                        path: how,
+                    },
+                });
+            }
             Err(errno) => return Err(LoadError::Kernel { errno, path: how }),
         }
     }
@@ -179,6 +211,13 @@ pub fn load(
     let mut image = module.bytes().to_vec();
     drop(module);
     if force != Force::default() {
+        // The kernel treats a forced module as unsigned ("mangled"); an edited copy would no
+        // longer match its signature, which signature enforcement then rejects. Drop it, as the
+        // kernel itself does for a forced finit_module.
+        if let Some(t) = crate::signature::find_trailer(&image) {
+            let len = t.module_len;
+            image.truncate(len);
+        }
         strip_for_force(&mut image, force).map_err(|cause| {
             LoadError::File(Error::BadElf {
                 path: path.to_path_buf(),

@@ -66,14 +66,19 @@ pub fn list(root: &SysRoot) -> Result<Listing> {
 }
 
 /// Combines a /proc/modules line with sysfs. `None` if the module's sysfs directory is gone.
+/// State and taint come from /proc/modules, which has them already.
 pub fn view(root: &SysRoot, pm: &ProcModule) -> Option<LoadedModule> {
     let sys = ModuleSys::new(root, &pm.name);
-    if !sys.exists() {
-        return None;
-    }
     let size = match sys.coresize() {
         Ok(n) => n,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => pm.size as i64,
+        // Without coresize kmod falls back to /proc/modules; without the directory, the
+        // module is gone.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if !sys.exists() {
+                return None;
+            }
+            pm.size as i64
+        }
         Err(_) => 0,
     };
     let refcnt = sys
@@ -84,12 +89,8 @@ pub fn view(root: &SysRoot, pm: &ProcModule) -> Option<LoadedModule> {
         size,
         refcnt,
         holders: sys.holders().unwrap_or_default(),
-        state: sys.initstate().ok().flatten().or(pm.state),
-        taint: sys
-            .taint()
-            .ok()
-            .or_else(|| pm.taint.clone())
-            .unwrap_or_default(),
+        state: pm.state,
+        taint: pm.taint.clone().unwrap_or_default(),
         is_permanent: pm.is_permanent,
     })
 }

@@ -43,7 +43,7 @@ impl Refusal {
                 s
             }
             Refusal::InUse(refcnt) => format!(
-                "Module {name} is in use (reference count {refcnt}, held by open files, sockets or other kernel code, not by modules)"
+                "Module {name} is in use (reference count {refcnt}: open files, sockets or other kernel code, not modules)"
             ),
             Refusal::UnloadingUnsupported => "Module unloading is not supported".to_string(),
         }
@@ -134,7 +134,7 @@ pub fn explain(root: &SysRoot, name: &str, errno: Errno, forced: bool) -> Option
                 return Some(if forced {
                     "it is permanent (an init function but no exit function), and this kernel was built without CONFIG_MODULE_FORCE_UNLOAD, so not even --force can remove it".into()
                 } else {
-                    "it is permanent: it has an init function but no exit function, so only 'rmmod --force' can remove it (no cleanup code will run, and the kernel is tainted)".into()
+                    "it is permanent: it has an init function but no exit function, so only 'rmmod --force' can remove it, without running any cleanup code and tainting the kernel".into()
                 });
             }
             None
@@ -189,7 +189,7 @@ impl std::fmt::Display for Busy {
         if others > 0 {
             write!(
                 f,
-                ", {others} not from modules (open files, sockets, symbol_get)"
+                ", {others} not from modules: open files, sockets, symbol_get"
             )?;
         }
         Ok(())
@@ -293,7 +293,7 @@ mod tests {
         };
         assert_eq!(
             b.to_string(),
-            "reference count 3, held by a, 2 not from modules (open files, sockets, symbol_get)"
+            "reference count 3, held by a, 2 not from modules: open files, sockets, symbol_get"
         );
     }
 }

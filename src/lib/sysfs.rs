@@ -34,8 +34,15 @@ impl ModuleSys {
         self.dir.is_dir()
     }
 
+    /// Reads a small attribute with one read: sysfs returns a whole attribute at once, and
+    /// lsmod reads a few per module, so the open-stat-read-read-close of `read_to_string`
+    /// would double its system calls.
     fn read(&self, attr: &str) -> io::Result<String> {
-        std::fs::read_to_string(self.dir.join(attr))
+        use std::io::Read;
+        let mut f = std::fs::File::open(self.dir.join(attr))?;
+        let mut buf = [0u8; 512];
+        let n = f.read(&mut buf)?;
+        Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
     }
 
     /// `initstate`: live, coming or going. Missing for builtin modules.

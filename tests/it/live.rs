@@ -405,7 +405,7 @@ fn rmmod_explains_what_kmod_leaves_cryptic() {
     let o = sys.ours("rmmod", &["printk_like"]);
     assert_one_line_error(&o, &["Module printk_like is builtin."]);
     let o = sys.ours("rmmod", &["nft_ct"]);
-    assert_one_line_error(&o, &["is in use (reference count 2", "not by modules"]);
+    assert_one_line_error(&o, &["is in use (reference count 2", "not modules"]);
     let o = sys.ours("rmmod", &["a/b"]);
     assert_one_line_error(&o, &["could not use module a/b", "cannot contain '/'"]);
     let long = "x".repeat(60);

@@ -147,6 +147,12 @@ fn remove_one(
         names::normalize_name(arg.as_bytes())
     };
     let name = String::from_utf8_lossy(&name_bytes).into_owned();
+    if arg.as_bytes().contains(&b'/') && !path.exists() {
+        io.error(format!(
+            "could not use module {shown}: no such file, and a module name cannot contain '/'"
+        ));
+        return false;
+    }
     let cname = match remove::kernel_name(&name) {
         Ok(c) => c,
         Err(why) => {
@@ -181,22 +187,20 @@ fn remove_one(
         Some(msec) if !args.force => {
             let timeout = (msec > 0).then(|| Duration::from_millis(msec));
             let verbose = args.verbose > 0;
-            let mut waited = Vec::new();
+            // Said as it happens: someone watching a long wait wants to know what blocks it.
             let r = remove::wait_and_remove(root, &cname, timeout, &INTERRUPTED, &mut |b| {
                 if verbose {
-                    waited.push(format!("waiting for {name}: {b}"));
+                    io.info(format!("waiting for {name}: {b}"));
+                    let _ = io.err.flush();
                 }
             });
-            for line in waited {
-                io.info(line);
-            }
             match r {
                 Ok(()) => Ok(()),
                 Err(WaitError::Kernel(e)) => Err(e),
                 Err(WaitError::TimedOut(busy)) => {
                     let why = busy.map_or("still in use".to_string(), |b| b.to_string());
                     io.error(format!(
-                        "could not remove module {shown}: timed out after {msec} ms waiting for it to be unused ({why})"
+                        "could not remove module {shown}: timed out after {msec} ms waiting for it to be unused; {why}"
                     ));
                     return false;
                 }

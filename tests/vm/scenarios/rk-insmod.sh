@@ -162,8 +162,7 @@ if [ "$(t_kconfig CONFIG_MODULE_FORCE_LOAD)" = y ]; then
 	*) cat "$dummy" ;;
 	esac | gzip -c >"$T_DIR/dummy.ko.gz"
 	t_run force-signed-gz any -- "$RK_INSMOD" -v -f "$T_DIR/dummy.ko.gz"
-	t_check_bug force-signed-gz-loaded "-f loads a signed module decompressed in user space" \
-		"insmod -f of a signed compressed module the kernel cannot decompress: EKEYREJECTED (the signature is kept after the vermagic is blanked)" \
+	t_check force-signed-gz-loaded "-f loads a signed module decompressed in user space" \
 		t_is_loaded dummy
 	t_is_loaded dummy && "$RK_RMMOD" dummy
 else

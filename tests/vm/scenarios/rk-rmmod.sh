@@ -122,7 +122,7 @@ done
 # the file name would mean.
 load "$plain"
 fake=/rk/no-such-dir/$(basename "$plain")
-refused slash-name "neither a module name" "is not currently loaded" "$fake"
+refused slash-name "cannot contain '/'" "is not currently loaded" "$fake"
 t_proc_has "$plain_mod" '' slash-name-kept
 "$KMOD_RMMOD" "$plain_mod"
 
