@@ -178,8 +178,8 @@ impl Index {
         })
     }
 
-    /// Exact lookup: the first value stored under `key`, as libkmod's `index_search`.
-    pub fn search(&self, key: &[u8]) -> Option<Vec<u8>> {
+    /// The node whose full key is exactly `key`.
+    fn find_node(&self, key: &[u8]) -> Option<Node<'_>> {
         let mut reference = self.root;
         let mut i = 0;
         for _ in 0..MAX_DEPTH {
@@ -191,7 +191,7 @@ impl Index {
                 i += 1;
             }
             if i == key.len() {
-                return self.values(&node).next().map(|(_, v)| v.to_vec());
+                return Some(node);
             }
             reference = self.child(&node, key[i])?;
             i += 1;
@@ -199,32 +199,19 @@ impl Index {
         None
     }
 
+    /// Exact lookup: the first value stored under `key`, as libkmod's `index_search`.
+    pub fn search(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let node = self.find_node(key)?;
+        self.values(&node).next().map(|(_, v)| v.to_vec())
+    }
+
     /// Every value stored under `key` exactly, in priority order.
     pub fn search_all(&self, key: &[u8]) -> Vec<Value> {
         let mut out = Vec::new();
-        let mut reference = self.root;
-        let mut i = 0;
-        for _ in 0..MAX_DEPTH {
-            let Some(node) = self.node(reference) else {
-                return out;
-            };
-            for &ch in node.prefix {
-                if key.get(i) != Some(&ch) {
-                    return out;
-                }
-                i += 1;
+        if let Some(node) = self.find_node(key) {
+            for (p, v) in self.values(&node) {
+                add_value(&mut out, p, v);
             }
-            if i == key.len() {
-                for (p, v) in self.values(&node) {
-                    add_value(&mut out, p, v);
-                }
-                return out;
-            }
-            match self.child(&node, key[i]) {
-                Some(r) => reference = r,
-                None => return out,
-            }
-            i += 1;
         }
         out
     }
