@@ -55,6 +55,7 @@ demo: debian build
 
 bench: debian build
 	bench/modinfo.sh
+	bench/modaudit.sh
 
 # Rebuild the committed C test modules and hostile inputs (needs linux-headers-6.1.0-50-amd64).
 fixtures: prereqs
