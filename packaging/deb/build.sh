@@ -78,8 +78,12 @@ CHANGELOG
 # it wants a debian/control to read, even a minimal one.
 mkdir -p "$stage/debian"
 printf 'Source: rkmod\n\nPackage: rkmod\nArchitecture: any\n' >"$stage/debian/control"
+# A statically linked binary (what `make build` produces) needs none: then no Depends line.
 depends=$(cd "$stage" && dpkg-shlibdeps -O -e root/usr/sbin/rkmod 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
-[[ -n $depends ]] || { echo "build.sh: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
+if [[ -z $depends ]] && readelf -d "$stage/root/usr/sbin/rkmod" | grep -q NEEDED; then
+  echo "build.sh: dpkg-shlibdeps found no dependencies for a dynamically linked binary" >&2
+  exit 1
+fi
 
 install -d "$root/DEBIAN"
 cat >"$root/DEBIAN/control" <<CONTROL
@@ -88,8 +92,8 @@ Version: $version
 Architecture: $arch
 Maintainer: $maintainer
 Installed-Size: $(du -sk --exclude=DEBIAN "$root" | cut -f1)
-Depends: $depends
-Recommends: kmod
+${depends:+Depends: $depends
+}Recommends: kmod
 Section: admin
 Priority: optional
 Description: Linux kernel-module tools in Rust (insmod, rmmod, lsmod, modinfo, modaudit)
