@@ -352,8 +352,10 @@ pub fn write(entries: &[(&[u8], &[u8], u32)]) -> Vec<u8> {
     }
     fn emit(t: &Trie, prefix: Vec<u8>, out: &mut Vec<u8>) -> u32 {
         // Collapse single-child chains without values into the prefix.
-        if t.values.is_empty() && t.children.len() == 1 {
-            let (c, child) = t.children.iter().next().unwrap();
+        if let (true, Some((c, child))) = (
+            t.values.is_empty() && t.children.len() == 1,
+            t.children.iter().next(),
+        ) {
             let mut p = prefix;
             p.push(*c);
             return emit(child, p, out);
