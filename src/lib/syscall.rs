@@ -61,7 +61,7 @@ pub fn load_hint(errno: Errno) -> Option<&'static str> {
         Errno::EKEYREJECTED => "the signature did not verify, or signatures are enforced",
         Errno::ENOKEY => "signatures are enforced and the signing key is not trusted",
         Errno::EBADMSG => "the appended signature is malformed",
-        Errno::ENOSYS => "this kernel has no module support (CONFIG_MODULES is off)",
+        Errno::ENOSYS => "this kernel has no module support: CONFIG_MODULES is off",
         Errno::ETXTBSY => "the file is open for writing",
         _ => return None,
     })

@@ -361,7 +361,14 @@ fn not_found_message(arg: &OsString, shown: &str) -> String {
     let looks_like_path =
         arg.as_bytes().contains(&b'/') || names::has_module_extension(arg.as_bytes());
     if looks_like_path {
-        if let Ok(meta) = std::fs::metadata(path) {
+        let meta = std::fs::metadata(path);
+        // A symlink loop, a permission problem: say what stat(2) said.
+        if let Err(e) = &meta
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return format!("Module {shown} not found: {}", crate::error::io_cause(e));
+        }
+        if let Ok(meta) = meta {
             let why = if meta.is_dir() {
                 "it is a directory, not a module file".to_string()
             } else if !meta.is_file() {
