@@ -203,6 +203,21 @@ fn busy(root: &SysRoot, name: &str) -> Option<Busy> {
     (!holders.is_empty() || refcnt > 0).then_some(Busy { holders, refcnt })
 }
 
+/// Whether the module is coming or going, which the kernel answers with EBUSY.
+fn in_transition(root: &SysRoot, name: &str) -> bool {
+    let state = ModuleSys::new(root, name)
+        .initstate()
+        .ok()
+        .flatten()
+        .or_else(|| {
+            loaded::find(root, name)
+                .ok()
+                .flatten()
+                .and_then(|m| m.state)
+        });
+    matches!(state, Some(State::Loading) | Some(State::Unloading))
+}
+
 /// How waiting ended without removing the module.
 #[derive(Debug, PartialEq, Eq)]
 pub enum WaitError {
@@ -243,6 +258,9 @@ pub fn wait_and_remove(
             match syscall::delete_module(name, false) {
                 Ok(()) => return Ok(()),
                 Err(Errno::EAGAIN) => {}
+                // Still initialising, or another process is removing it right now: both end
+                // soon. (A permanent module also gets EBUSY; waiting cannot change that.)
+                Err(Errno::EBUSY) if in_transition(root, &text) => {}
                 Err(e) => return Err(WaitError::Kernel(e)),
             }
         }

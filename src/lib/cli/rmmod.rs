@@ -15,6 +15,7 @@ use crate::names;
 use crate::remove::{self, WaitError};
 use crate::syscall;
 use crate::sysroot::SysRoot;
+use nix::errno::Errno;
 
 /// Remove modules from the Linux kernel.
 ///
@@ -224,7 +225,9 @@ fn remove_one(
                 "could not remove module {shown}: {}",
                 crate::error::strerror(errno as i32)
             );
-            if let Some(why) = remove::explain(root, &name, errno, args.force) {
+            if errno == Errno::ENOENT && args.wait.is_some() && !args.force {
+                msg.push_str(" (it was removed by someone else while rmmod waited)");
+            } else if let Some(why) = remove::explain(root, &name, errno, args.force) {
                 msg.push_str(&format!(" ({why})"));
             }
             io.error(msg);
