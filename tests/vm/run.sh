@@ -16,8 +16,10 @@
 #
 # Environment: RKMOD_DEBIAN_DIR (kernel trees, default <repo>/target/debian, holding 6.1/ and
 # 6.12/ as made by tests/debian/fetch.sh), RKMOD_BIN_DIR (our binaries, default
-# <repo>/target/release), RKMOD_VM_TIMEOUT (seconds per boot, default 300),
-# RKMOD_VM_QEMU_ARGS (extra qemu arguments), RKMOD_VM_EXTRA (colon-separated directories
+# <repo>/target/release), RKMOD_VM_TIMEOUT (seconds per boot, default 600),
+# RKMOD_VM_QEMU_ARGS (extra qemu arguments), RKMOD_SOAK_CYCLES (cycles of the rk-soak
+# scenario, default 100; tests/vm/soak.sh runs 1000), RKMOD_VM_BENCH (1: the scenarios also
+# time themselves and print BENCH lines; bench/report.sh sets it), RKMOD_VM_EXTRA (colon-separated directories
 # copied over the image root, e.g. one with scenarios/foo.sh), CI (when "true", a missing prerequisite fails
 # the run instead of skipping it).
 #
@@ -30,7 +32,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 out=$repo/target/vm
 debian_dir=${RKMOD_DEBIAN_DIR:-$repo/target/debian}
-timeout_s=${RKMOD_VM_TIMEOUT:-300}
+timeout_s=${RKMOD_VM_TIMEOUT:-600}
 PATH=$PATH:/usr/sbin:/sbin
 
 log() { printf 'run.sh: %s\n' "$*" >&2; }
@@ -262,6 +264,8 @@ for k in "${kernels[@]}"; do
 	sed 's/^/  /' "$out/$k.mkinitramfs.log" >&2
 	append="console=ttyS0 panic=-1 quiet rkmod.tools=$tools"
 	((${#scenarios[@]})) && append+=" rkmod.scenario=$(IFS=,; echo "${scenarios[*]}")"
+	[[ -n ${RKMOD_SOAK_CYCLES:-} ]] && append+=" rkmod.soak=$RKMOD_SOAK_CYCLES"
+	[[ ${RKMOD_VM_BENCH:-0} == 1 ]] && append+=" rkmod.bench=1"
 	# shellcheck disable=SC2206 # extra qemu arguments are meant to be split
 	qemu=(qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -nographic -no-reboot -nic none
 		-kernel "$vmlinuz" -initrd "$initrd" ${RKMOD_VM_QEMU_ARGS:-})
