@@ -59,6 +59,17 @@ fn expect(what: &str, out: &Output, status: i32, needles: &[&str]) {
     }
 }
 
+/// Keeps a copy of a derived input that the kernel must refuse too, when RKMOD_BAD_INPUTS_OUT
+/// names a directory: `make test` sets it, and the VM scenario rk-insmod then loads each copy
+/// with our insmod and checks that /proc/modules did not change.
+fn export_for_vm(path: &Path) {
+    if let Some(dir) = std::env::var_os("RKMOD_BAD_INPUTS_OUT") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+}
+
 /// rk_basic.ko with a patch applied, written to `dir/name`.
 fn derived(dir: &Path, name: &str, patch: impl FnOnce(&mut Vec<u8>)) -> PathBuf {
     let mut data = std::fs::read(fixture("rk_basic.ko")).unwrap();
@@ -112,6 +123,7 @@ fn truncated_at_every_section_boundary() {
     let mut n = 0;
     for cut in cuts.into_iter().filter(|&c| c < len) {
         let f = derived(&t.0, &format!("cut{cut}.ko"), |d| d.truncate(cut as usize));
+        export_for_vm(&f);
         let shown = f.display().to_string();
         let class = if cut < 6 {
             "too short"
@@ -171,6 +183,7 @@ fn section_offsets_and_sizes_out_of_bounds() {
         (&shnum_huge, "section header table extends past the end"),
         (&strndx_bad, "invalid ELF section name table"),
     ] {
+        export_for_vm(f);
         let s = f.display().to_string();
         expect(
             &format!("modinfo {s}"),

@@ -21,6 +21,8 @@
 # Environment:
 #   RKMOD_BIN_DIR           our binaries (default <repo>/target/release)
 #   RKMOD_FIXTURES_DIR      test modules (default <repo>/tests/fixtures)
+#   RKMOD_BAD_INPUTS_OUT    derived hostile files to add under /rk/modules/bad/generated (default
+#                           <repo>/target/bad-inputs, written by `make test`'s cargo test)
 #   RKMOD_VM_MODULES_LIST   module list (default tests/vm/modules-<major.minor>.list)
 #   RKMOD_VM_GZIP           gzip level, 1-9 (default 6)
 set -euo pipefail
@@ -37,6 +39,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 bindir=${RKMOD_BIN_DIR:-$repo/target/release}
 fixtures=${RKMOD_FIXTURES_DIR:-$repo/tests/fixtures}
+bad_inputs=${RKMOD_BAD_INPUTS_OUT:-$repo/target/bad-inputs}
 PATH=$PATH:/usr/sbin:/sbin
 
 [[ -d $kdir/lib/modules ]] || die "$kdir/lib/modules: no such directory (extract a linux-image package there)"
@@ -112,6 +115,13 @@ fix=("$fixtures"/rk_*.ko*)
 if ((${#fix[@]})); then
 	cp "${fix[@]}" "$stage/rk/modules/"
 	[[ -d $fixtures/bad ]] && cp -r "$fixtures/bad" "$stage/rk/modules/bad"
+	# Derived hostile files from the bad-input catalogue (tests/it/bad_inputs.rs), if it ran.
+	gen=("$bad_inputs"/*.ko)
+	if ((${#gen[@]})); then
+		mkdir -p "$stage/rk/modules/bad/generated"
+		cp "${gen[@]}" "$stage/rk/modules/bad/generated/"
+		log "bad-input catalogue: ${#gen[@]} derived files from $bad_inputs"
+	fi
 	# modinfo -F vermagic -> "6.1.0-50-amd64 SMP preempt mod_unload modversions "
 	modinfo -F vermagic "$fixtures/rk_basic.ko" | awk '{ print $1 }' >"$stage/rk/modules/KERNELRELEASE"
 	log "test modules: ${#fix[@]} files for kernel $(cat "$stage/rk/modules/KERNELRELEASE")"
