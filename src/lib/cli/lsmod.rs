@@ -49,10 +49,8 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
         Parsed::Run(a, _) => a,
         Parsed::Exit(code) => return code,
     };
-    io.syslog = args.syslog;
-    if args.version {
-        let _ = io.out.write_all(cli::version_text().as_bytes());
-        return ExitCode::Success;
+    if let Some(code) = cli::begin(io, args.syslog, args.version) {
+        return code;
     }
     if !args.extra.is_empty() {
         io.error("too many arguments provided.");

@@ -16,6 +16,17 @@ use clap::{ArgMatches, Parser};
 
 use crate::exit_code::ExitCode;
 
+/// What every tool does first: log to syslog if asked (-s), and answer -V. `Some` is the exit
+/// status when there is nothing more to do.
+pub fn begin(io: &mut Io<'_>, syslog: bool, version: bool) -> Option<ExitCode> {
+    io.syslog = syslog;
+    if version {
+        let _ = io.out.write_all(version_text().as_bytes());
+        return Some(ExitCode::Success);
+    }
+    None
+}
+
 /// The version line and the enabled features, as `kmod -V` prints them.
 pub fn version_text() -> String {
     format!(

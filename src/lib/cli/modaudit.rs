@@ -201,9 +201,8 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
         Parsed::Run(a, _) => a,
         Parsed::Exit(code) => return code,
     };
-    if args.version {
-        let _ = io.out.write_all(cli::version_text().as_bytes());
-        return ExitCode::Success;
+    if let Some(code) = cli::begin(io, false, args.version) {
+        return code;
     }
     if args.modules.is_empty() {
         io.error("missing module file, directory or name.");

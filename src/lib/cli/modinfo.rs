@@ -205,9 +205,8 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
         Parsed::Run(a, m) => (a, m),
         Parsed::Exit(code) => return code,
     };
-    if args.version {
-        let _ = io.out.write_all(cli::version_text().as_bytes());
-        return ExitCode::Success;
+    if let Some(code) = cli::begin(io, false, args.version) {
+        return code;
     }
     if args.modules.is_empty() {
         io.error("missing module or filename.");

@@ -86,10 +86,8 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
         Parsed::Run(a, _) => a,
         Parsed::Exit(code) => return code,
     };
-    io.syslog = args.syslog;
-    if args.version {
-        let _ = io.out.write_all(cli::version_text().as_bytes());
-        return ExitCode::Success;
+    if let Some(code) = cli::begin(io, args.syslog, args.version) {
+        return code;
     }
     if args.modules.is_empty() {
         io.error("missing module name.");
