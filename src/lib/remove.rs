@@ -203,8 +203,12 @@ fn busy(root: &SysRoot, name: &str) -> Option<Busy> {
     (!holders.is_empty() || refcnt > 0).then_some(Busy { holders, refcnt })
 }
 
-/// Whether the module is coming or going, which the kernel answers with EBUSY.
+/// Whether the module is coming or going, which the kernel answers with EBUSY. A module that
+/// is gone by the time we look was going: the next attempt says so (ENOENT).
 fn in_transition(root: &SysRoot, name: &str) -> bool {
+    if !ModuleSys::new(root, name).exists() {
+        return true;
+    }
     let state = ModuleSys::new(root, name)
         .initstate()
         .ok()

@@ -112,11 +112,11 @@ modinfo_reader=$!
 seen_waiting=0
 waiting() {
 	local n=500
-	while ! grep -q '^rmmod: INFO: waiting for' "$1" && [ "$n" -gt 0 ]; do
+	while ! grep -qs '^rmmod: INFO: waiting for' "$1" && [ "$n" -gt 0 ]; do
 		usleep 20000
 		n=$((n - 1))
 	done
-	if grep -q '^rmmod: INFO: waiting for' "$1"; then
+	if grep -qs '^rmmod: INFO: waiting for' "$1"; then
 		seen_waiting=$((seen_waiting + 1))
 	else
 		t_log "cycle $i: a waiter did not say it was waiting ($1):"
