@@ -410,6 +410,9 @@ t_require_tools() {
 	return 1
 }
 
+# t_bench: status only: was a benchmark asked for (rkmod.bench=1 on the kernel command line)?
+t_bench() { grep -qw 'rkmod.bench=1' /proc/cmdline; }
+
 # t_have_fixtures: status only: are our test modules loadable on this kernel?
 t_have_fixtures() {
 	[ "$(cat "$RK_MODULES/KERNELRELEASE" 2>/dev/null)" = "$(uname -r)" ]

@@ -4,7 +4,8 @@
 #   lsmod        kmod's table, plus "[permanent]" for permanent modules (the one difference)
 #   lsmod -v     state, taint, and "Other": references not held by modules (an open device)
 #   lsmod --json one object per line
-#   benchmark    with ~50 modules loaded, 50 runs of each lsmod; target: ours no slower
+#   many modules with ~50 modules loaded, the same table as kmod's
+#   benchmark    (rkmod.bench=1 only) 50 runs of each lsmod, taking turns
 #
 # The device held open is our rk_chardev on 6.1, Debian's tun (/dev/net/tun) elsewhere.
 # shellcheck source=SCRIPTDIR/../lib.sh
@@ -90,20 +91,20 @@ runs() {
 	done
 	echo $(($(t_ms) - start))
 }
-"$KMOD_LSMOD" >/dev/null
-"$RK_LSMOD" >/dev/null
-kmod_ms=0 rk_ms=0
-for _ in 1 2 3 4 5; do
-	kmod_ms=$((kmod_ms + $(runs 10 "$KMOD_LSMOD")))
-	rk_ms=$((rk_ms + $(runs 10 "$RK_LSMOD")))
-done
-ratio=$(awk -v a="$rk_ms" -v b="$kmod_ms" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "inf" }')
-msg="lsmod benchmark: ours $rk_ms ms, kmod $kmod_ms ms, ratio $ratio (50 runs each, taking turns, $count modules loaded; target <= 1.0)"
-echo "$msg"
-if awk -v r="$ratio" 'BEGIN { exit !(r != "inf" && r <= 1.0) }'; then
-	t_pass benchmark "$msg"
-else
-	t_fail benchmark "$msg"
+# Timing is a benchmark, not a test: only when asked (rkmod.bench=1, from bench/report.sh), and
+# then reported, never failed on.
+if t_bench; then
+	"$KMOD_LSMOD" >/dev/null
+	"$RK_LSMOD" >/dev/null
+	kmod_ms=0 rk_ms=0
+	for _ in 1 2 3 4 5; do
+		kmod_ms=$((kmod_ms + $(runs 10 "$KMOD_LSMOD")))
+		rk_ms=$((rk_ms + $(runs 10 "$RK_LSMOD")))
+	done
+	kmod_rss=$(busybox time -f %M "$KMOD_LSMOD" 2>&1 >/dev/null | tail -n 1)
+	rk_rss=$(busybox time -f %M "$RK_LSMOD" 2>&1 >/dev/null | tail -n 1)
+	# One line for bench/report.sh: BENCH <workload>|<kmod ms>|<our ms>|<kmod KiB>|<our KiB>
+	echo "BENCH lsmod, $count modules loaded, 50 runs each|$kmod_ms|$rk_ms|$kmod_rss|$rk_rss"
 fi
 
 # Remove them again, last loaded first, with one rmmod (a dependency of a permanent module
