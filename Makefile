@@ -2,7 +2,8 @@
 #
 #   make demo    the main job: boot a Debian kernel in QEMU and use the tools on real modules
 #   make test    every test: unit, integration, conformance against Debian kmod, VM scenarios
-#   make bench   benchmarks against Debian kmod, measured in the same run
+#   make bench   benchmarks against Debian kmod, measured in the same run (docs/benchmarks.md)
+#   make soak    the VM soak test at full length; make fuzz: every fuzz target (FUZZ_SECS each)
 #   make install the one place that knows the installed layout (see "Install" below)
 #   make deb     a Debian package in target/ (packaging/deb/build.sh)
 #
@@ -12,7 +13,7 @@ CARGO ?= cargo
 DEBIAN_DIR ?= $(CURDIR)/target/debian
 export RKMOD_DEBIAN_DIR := $(DEBIAN_DIR)
 
-.PHONY: all build prereqs debian test test-unit test-vm demo bench fixtures clean \
+.PHONY: all build prereqs debian test test-unit test-vm demo bench soak fuzz fixtures clean \
 	docs install uninstall dist deb rpm
 
 all: build
@@ -39,8 +40,9 @@ prereqs:
 debian: prereqs
 	tests/debian/fetch.sh $(DEBIAN_DIR)
 
+# The bad-input catalogue leaves its derived files in target/bad-inputs for the VM's rk-insmod.
 test: debian build
-	$(CARGO) test --release
+	RKMOD_BAD_INPUTS_OUT=$(CURDIR)/target/bad-inputs $(CARGO) test --release
 	tests/vm/run.sh --tools rk
 	tests/vm/run.sh --tools kmod
 
@@ -53,9 +55,18 @@ test-vm: debian build
 demo: debian build
 	scripts/demo.sh
 
+# Every comparison with kmod (host and VM) in one run; writes docs/benchmarks.md.
 bench: debian build
-	bench/modinfo.sh
-	bench/modaudit.sh
+	bench/report.sh
+
+# The full VM soak test: 1000 load/unload cycles with concurrent readers (make test runs 100).
+soak: debian build
+	tests/vm/soak.sh 1000
+
+# Fuzz every parser; FUZZ_SECS per target (needs the nightly toolchain).
+FUZZ_SECS ?= 600
+fuzz:
+	fuzz/run.sh $(FUZZ_SECS)
 
 # Rebuild the committed C test modules and hostile inputs (needs linux-headers-6.1.0-50-amd64).
 fixtures: prereqs
