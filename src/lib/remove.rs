@@ -203,12 +203,12 @@ fn busy(root: &SysRoot, name: &str) -> Option<Busy> {
     (!holders.is_empty() || refcnt > 0).then_some(Busy { holders, refcnt })
 }
 
-/// Whether the module is coming or going, which the kernel answers with EBUSY. A module that
-/// is gone by the time we look was going: the next attempt says so (ENOENT).
+/// Whether an EBUSY from `delete_module` means "coming or going" rather than "permanent". The
+/// kernel says EBUSY for any module that is not live, and for a live permanent one; so only a
+/// module seen live is permanent. While the kernel tears a module down, its sysfs files and its
+/// /proc/modules line can vanish before it is gone: unreadable counts as going, and the next
+/// attempt says whether it is (ENOENT).
 fn in_transition(root: &SysRoot, name: &str) -> bool {
-    if !ModuleSys::new(root, name).exists() {
-        return true;
-    }
     let state = ModuleSys::new(root, name)
         .initstate()
         .ok()
@@ -219,7 +219,7 @@ fn in_transition(root: &SysRoot, name: &str) -> bool {
                 .flatten()
                 .and_then(|m| m.state)
         });
-    matches!(state, Some(State::Loading) | Some(State::Unloading))
+    state != Some(State::Live)
 }
 
 /// How waiting ended without removing the module.
