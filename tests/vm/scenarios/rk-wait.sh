@@ -7,6 +7,7 @@
 #   --wait=1000 while it stays held: times out, exit 1, says why, the module stays
 #   a module held by another module that goes away meanwhile: waits, then removes it
 #   Ctrl-C (SIGINT) while waiting: exit 1, "interrupted", the module stays
+#   a permanent module: exit 1 at once, saying it is permanent (waiting cannot help)
 #
 # On 6.1 it uses our rk_chardev (/dev/rk_chardev) and rk_provider/rk_consumer; on other kernels
 # Debian's tun (/dev/net/tun) and llc/stp.
@@ -73,6 +74,19 @@ t_expect_contains sigint-says "$T_DIR/int.err" "interrupted"
 t_proc_has "$dev_mod" '' sigint-still-loaded
 t_release
 t_run dev-rmmod 0 -- "$RK_RMMOD" "$dev_mod"
+
+# --- a permanent module: waiting cannot help, so it fails at once --------------------------------
+if t_have_fixtures; then perm_ko=$RK_MODULES/rk_permanent.ko perm=rk_permanent; else perm_ko=$(t_modpath vrf) perm=vrf; fi
+if ! t_is_loaded "$perm"; then
+	t_load_deps "$perm" >/dev/null
+	t_run perm-insmod 0 -- "$KMOD_INSMOD" "$perm_ko"
+fi
+start=$(t_ms)
+t_run permanent-no-wait 1 -- "$RK_RMMOD" --wait=20000 "$perm"
+took=$(($(t_ms) - start))
+t_check permanent-at-once "took $took ms of the 20000 allowed" test "$took" -lt 5000
+t_expect_contains permanent-says stderr "permanent"
+t_proc_has "$perm" '' permanent-still-loaded
 
 # --- held by another module, which is removed after 2 s ------------------------------------------
 for f in $used_files; do
