@@ -85,7 +85,7 @@ cd "$here"
 printf '%-14s %12s %10s %s\n' target executions exec/s findings
 for t in "${targets[@]}"; do
 	seed "$t"
-	log=$here/$t.log
+	log=$here/$t${FUZZ_JOB:+.$FUZZ_JOB}.log # FUZZ_JOB=N: a second run of a target beside the first
 	mark=$(mktemp)
 	# Inputs big enough for each format, small enough to stay fast.
 	# (A wildcard search runs fnmatch on every key, so index inputs stay at 4 KiB; the
