@@ -3,10 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rkmod::modinfo::{self, ModuleInfo, Separator};
+use rkmod::file::modinfo::{self, ModuleInfo, Separator};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(file) = rkmod::modfile::ModuleFile::from_bytes("fuzz.ko", data.to_vec()) else {
+    let Ok(file) = rkmod::file::ModuleFile::from_bytes("fuzz.ko", data.to_vec()) else {
         return;
     };
     if let Ok(info) = ModuleInfo::from_file(&file) {

@@ -7,7 +7,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::compression::Compression;
+use crate::file::compression::Compression;
 
 /// What went wrong, and where.
 #[derive(Debug)]

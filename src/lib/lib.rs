@@ -14,24 +14,16 @@
 
 pub mod audit;
 pub mod cli;
-pub mod compression;
-pub mod elf;
 pub mod error;
 pub mod exit_code;
+pub mod file;
 pub mod fnmatch;
-pub mod index;
-pub mod load;
-pub mod loaded;
+pub mod insert;
+pub mod kernel;
 pub mod moddir;
-pub mod modfile;
-pub mod modinfo;
 pub mod names;
 pub mod parallel;
-pub mod procmodules;
 pub mod remove;
-pub mod signature;
-pub mod syscall;
-pub mod sysfs;
 pub mod sysroot;
 
 pub use error::{Error, Result};

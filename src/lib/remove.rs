@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
-use crate::loaded;
-use crate::procmodules::State;
-use crate::syscall;
-use crate::sysfs::ModuleSys;
+use crate::kernel::loaded;
+use crate::kernel::procmodules::State;
+use crate::kernel::syscall;
+use crate::kernel::sysfs::ModuleSys;
 use crate::sysroot::SysRoot;
 
 /// Why rmmod refuses before asking the kernel (kmod's `check_module_inuse`, in its order).

@@ -82,7 +82,7 @@ fn derived(dir: &Path, name: &str, patch: impl FnOnce(&mut Vec<u8>)) -> PathBuf 
 /// (offset, size) of every section with contents, and where the section headers are.
 fn layout() -> (Vec<(String, u64, u64)>, usize, usize) {
     let data = std::fs::read(fixture("rk_basic.ko")).unwrap();
-    let elf = rkmod::elf::Elf::parse(&data).unwrap();
+    let elf = rkmod::file::elf::Elf::parse(&data).unwrap();
     let sections = elf
         .sections()
         .iter()
@@ -104,7 +104,7 @@ fn layout() -> (Vec<(String, u64, u64)>, usize, usize) {
 
 fn section_header_at(name: &str) -> usize {
     let data = std::fs::read(fixture("rk_basic.ko")).unwrap();
-    let elf = rkmod::elf::Elf::parse(&data).unwrap();
+    let elf = rkmod::file::elf::Elf::parse(&data).unwrap();
     let (i, _) = elf.find_section(name).unwrap();
     elf.header().e_shoff as usize + i * usize::from(elf.header().e_shentsize)
 }

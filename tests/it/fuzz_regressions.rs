@@ -4,10 +4,10 @@
 use std::path::Path;
 
 use crate::harness::root;
-use rkmod::modinfo::{self, ModuleInfo, Separator};
+use rkmod::file::modinfo::{self, ModuleInfo, Separator};
 
 fn module_file(data: &[u8]) {
-    let Ok(file) = rkmod::modfile::ModuleFile::from_bytes("replay.ko", data.to_vec()) else {
+    let Ok(file) = rkmod::file::ModuleFile::from_bytes("replay.ko", data.to_vec()) else {
         return;
     };
     if let Ok(info) = ModuleInfo::from_file(&file) {
@@ -20,7 +20,7 @@ fn module_file(data: &[u8]) {
 }
 
 fn proc_modules(data: &[u8]) {
-    let _ = rkmod::procmodules::parse(&String::from_utf8_lossy(data));
+    let _ = rkmod::kernel::procmodules::parse(&String::from_utf8_lossy(data));
 }
 
 fn index(data: &[u8]) {
@@ -29,7 +29,7 @@ fn index(data: &[u8]) {
         .get(1..)
         .unwrap_or_default()
         .split_at(split.min(data.len().saturating_sub(1)));
-    if let Ok(i) = rkmod::index::Index::from_bytes("replay.bin", file.to_vec()) {
+    if let Ok(i) = rkmod::moddir::index::Index::from_bytes("replay.bin", file.to_vec()) {
         let _ = (i.search(key), i.search_wild(key));
     }
 }
@@ -44,8 +44,8 @@ fn text_files(data: &[u8]) {
 }
 
 fn signature(data: &[u8]) {
-    if let Some(t) = rkmod::signature::find_trailer(data) {
-        let _ = rkmod::signature::interpret(&t);
+    if let Some(t) = rkmod::file::signature::find_trailer(data) {
+        let _ = rkmod::file::signature::interpret(&t);
     }
 }
 

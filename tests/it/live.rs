@@ -87,7 +87,7 @@ impl FakeSystem {
             .collect();
         std::fs::write(
             moddir.join("modules.builtin.bin"),
-            rkmod::index::write(&entries),
+            rkmod::moddir::index::write(&entries),
         )
         .unwrap();
         FakeSystem { dir, release }

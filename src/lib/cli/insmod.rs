@@ -7,8 +7,8 @@ use clap::Parser;
 
 use crate::cli::{self, Io, Parsed};
 use crate::exit_code::ExitCode;
-use crate::load::{self, Force, LoadError};
-use crate::syscall;
+use crate::insert::{self, Force, LoadError};
+use crate::kernel::syscall;
 use crate::sysroot::SysRoot;
 
 /// Insert a module into the Linux kernel.
@@ -78,7 +78,7 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
         .iter()
         .map(|o| o.to_string_lossy().into_owned())
         .collect();
-    let params = load::join_params(&options);
+    let params = insert::join_params(&options);
     let force = Force {
         modversion: args.force || args.force_modversion,
         vermagic: args.force || args.force_vermagic,
@@ -86,7 +86,7 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
     let root = SysRoot::from_option(args.root.as_deref());
     let verbose = args.verbose > 0;
     let mut trace = Vec::new();
-    let result = load::load(
+    let result = insert::load(
         &root,
         std::path::Path::new(file),
         &params,

@@ -7,7 +7,7 @@ use clap::Parser;
 
 use crate::cli::{self, Io, Parsed};
 use crate::exit_code::ExitCode;
-use crate::loaded::{self, LoadedModule};
+use crate::kernel::loaded::{self, LoadedModule};
 use crate::sysroot::SysRoot;
 
 /// Show the status of modules in the Linux kernel.

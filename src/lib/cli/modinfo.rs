@@ -9,9 +9,9 @@ use clap::{ArgMatches, Parser};
 use crate::cli::{self, Io, Parsed};
 use crate::error::Error;
 use crate::exit_code::ExitCode;
+use crate::file::ModuleFile;
+use crate::file::modinfo::{self, ModuleInfo, Separator};
 use crate::moddir::{Found, ModuleDir};
-use crate::modfile::ModuleFile;
-use crate::modinfo::{self, ModuleInfo, Separator};
 use crate::names;
 use crate::parallel;
 use crate::sysroot::SysRoot;
@@ -349,7 +349,7 @@ fn open_module_arg(arg: &[u8]) -> Option<Opened> {
         return None;
     }
     let (file, len) =
-        crate::modfile::open_regular(Path::new(std::ffi::OsStr::from_bytes(arg))).ok()?;
+        crate::file::open_regular(Path::new(std::ffi::OsStr::from_bytes(arg))).ok()?;
     Some((file, len))
 }
 
@@ -399,7 +399,7 @@ fn open_source(dir: &ModuleDir, f: &Found, opened: &mut Option<Opened>) -> Resul
     match &f.path {
         Some(p) => match opened.take() {
             Some((file, len)) => {
-                ModuleFile::from_open_file(p, file, len, crate::compression::MAX_DECOMPRESSED)
+                ModuleFile::from_open_file(p, file, len, crate::file::compression::MAX_DECOMPRESSED)
                     .map(Source::File)
             }
             None => ModuleFile::open(p).map(Source::File),

@@ -10,10 +10,10 @@ use clap::Parser;
 
 use crate::cli::{self, Io, Parsed};
 use crate::exit_code::ExitCode;
+use crate::kernel::syscall;
 use crate::moddir::ModuleDir;
 use crate::names;
 use crate::remove::{self, WaitError};
-use crate::syscall;
 use crate::sysroot::SysRoot;
 use nix::errno::Errno;
 
@@ -165,7 +165,7 @@ fn remove_one(
             // Waiting covers holders and references; only refuse what waiting cannot change.
             if remove::is_builtin(root, in_index, &name) {
                 Err(remove::Refusal::Builtin)
-            } else if !crate::sysfs::ModuleSys::new(root, &name).exists() {
+            } else if !crate::kernel::sysfs::ModuleSys::new(root, &name).exists() {
                 Err(remove::Refusal::NotLoaded)
             } else {
                 Ok(())

@@ -1,5 +1,10 @@
 //! Opening a module file: plain files are memory-mapped, compressed ones decompressed in memory.
 
+pub mod compression;
+pub mod elf;
+pub mod modinfo;
+pub mod signature;
+
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
@@ -7,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
-use crate::compression::{self, Compression, DecompressError, MAGIC_LEN, MAX_DECOMPRESSED};
 use crate::error::{Error, Result};
+use crate::file::compression::{Compression, DecompressError, MAGIC_LEN, MAX_DECOMPRESSED};
 
 /// Plain files up to this size are read rather than mapped.
 const READ_WHOLE_MAX: u64 = 256 << 10;

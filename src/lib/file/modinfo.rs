@@ -3,10 +3,10 @@
 
 use std::borrow::Cow;
 
-use crate::elf::{self, Elf};
 use crate::error::{ElfError, Error, Result};
-use crate::modfile::ModuleFile;
-use crate::signature::{self, SignatureInfo};
+use crate::file::ModuleFile;
+use crate::file::elf::{self, Elf};
+use crate::file::signature::{self, SignatureInfo};
 
 /// One `key=value` item of a module's information list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -303,7 +303,7 @@ pub fn write_param_field(out: &mut Vec<u8>, params: &[Param<'_>], sep: Separator
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::elf::testelf;
+    use crate::file::elf::testelf;
 
     /// The synthetic section from the reference (kmod-tools.md §5.9).
     const CUSTOM: &[u8] = b"alias=platform:pcspkr\0k\0=emptykey\0noequals\0a_fifteen_chars=15\0\

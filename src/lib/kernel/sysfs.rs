@@ -7,7 +7,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::procmodules::State;
+use crate::kernel::procmodules::State;
 use crate::sysroot::SysRoot;
 
 /// The sysfs directory of one module.
@@ -84,7 +84,7 @@ fn parse_number(s: &str) -> io::Result<i64> {
 
 /// The compression the kernel decompresses itself (`/sys/module/compression`, Linux 5.17+ with
 /// CONFIG_MODULE_DECOMPRESS), if any.
-pub fn kernel_compression(root: &SysRoot) -> Option<crate::compression::Compression> {
+pub fn kernel_compression(root: &SysRoot) -> Option<crate::file::compression::Compression> {
     let s = std::fs::read_to_string(root.sys_module().join("compression")).ok()?;
-    crate::compression::Compression::from_kernel_name(&s)
+    crate::file::compression::Compression::from_kernel_name(&s)
 }

@@ -1,6 +1,8 @@
 //! A module directory (`/lib/modules/VERSION`): finding modules by name, alias and symbol, as
 //! libkmod does with depmod's indexes, and reading builtin modules' information.
 
+pub mod index;
+
 use std::collections::HashMap;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -10,8 +12,8 @@ use std::sync::OnceLock;
 use memmap2::Mmap;
 
 use crate::error::{Error, Result};
-use crate::index::Index;
-use crate::modinfo::{Entry, split_entry, split_strings};
+use crate::file::modinfo::{Entry, split_entry, split_strings};
+use crate::moddir::index::Index;
 use crate::names;
 
 /// A module found in the directory.
@@ -236,7 +238,7 @@ impl ModuleDir {
         let map = self
             .builtin_modinfo
             .get_or_init(|| {
-                crate::modfile::map_file(&self.dir.join("modules.builtin.modinfo"))
+                crate::file::map_file(&self.dir.join("modules.builtin.modinfo"))
                     .ok()
                     .flatten()
             })
@@ -276,7 +278,7 @@ pub fn builtin_entries<'a>(data: &'a [u8], name: &[u8]) -> Vec<Entry<'a>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index;
+    use crate::moddir::index;
 
     fn tree() -> (tempdir::Dir, ModuleDir) {
         let d = tempdir::Dir::new();

@@ -64,7 +64,7 @@ struct Node<'a> {
 impl Index {
     /// Opens and memory-maps an index file, checking its header.
     pub fn open(path: &Path) -> Result<Index> {
-        let map = crate::modfile::map_file(path).map_err(|e| Error::io(path, e))?;
+        let map = crate::file::map_file(path).map_err(|e| Error::io(path, e))?;
         let bytes = match map {
             Some(m) => Bytes::Mapped(m),
             None => Bytes::Owned(Vec::new()),

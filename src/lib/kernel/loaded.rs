@@ -4,8 +4,8 @@
 use std::io;
 
 use crate::error::{Error, Result};
-use crate::procmodules::{self, ProcModule, State};
-use crate::sysfs::ModuleSys;
+use crate::kernel::procmodules::{self, ProcModule, State};
+use crate::kernel::sysfs::ModuleSys;
 use crate::sysroot::SysRoot;
 
 /// One loaded module.

@@ -15,12 +15,12 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::kmod::ModuleInitFlags;
 
-use crate::compression::{Compression, MAX_DECOMPRESSED};
-use crate::elf::Elf;
 use crate::error::Error;
-use crate::modfile::{self, ModuleFile};
-use crate::syscall;
-use crate::sysfs;
+use crate::file::compression::{Compression, MAX_DECOMPRESSED};
+use crate::file::elf::Elf;
+use crate::file::{self, ModuleFile};
+use crate::kernel::syscall;
+use crate::kernel::sysfs;
 use crate::sysroot::SysRoot;
 
 /// What to ignore when loading (each makes the kernel taint itself, and needs
@@ -124,8 +124,8 @@ pub fn load(
             ),
         ))
     })?;
-    let (file, len) = modfile::open_regular(path).map_err(LoadError::File)?;
-    let mut head = [0u8; crate::compression::MAGIC_LEN];
+    let (file, len) = file::open_regular(path).map_err(LoadError::File)?;
+    let mut head = [0u8; crate::file::compression::MAGIC_LEN];
     if len < head.len() as u64 {
         return Err(LoadError::File(Error::TooShort {
             path: path.to_path_buf(),
@@ -162,7 +162,7 @@ pub fn load(
         let got = file
             .read_at(&mut frame, 0)
             .map_err(|e| LoadError::File(Error::io(path, e)))?;
-        let hint = crate::compression::size_hint(compression, &frame[..got], &tail);
+        let hint = crate::file::compression::size_hint(compression, &frame[..got], &tail);
         if hint.is_some_and(|h| h > MAX_DECOMPRESSED) {
             return Err(LoadError::File(Error::TooLarge {
                 path: path.to_path_buf(),
@@ -214,7 +214,7 @@ pub fn load(
         // The kernel treats a forced module as unsigned ("mangled"); an edited copy would no
         // longer match its signature, which signature enforcement then rejects. Drop it, as the
         // kernel itself does for a forced finit_module.
-        if let Some(t) = crate::signature::find_trailer(&image) {
+        if let Some(t) = crate::file::signature::find_trailer(&image) {
             let len = t.module_len;
             image.truncate(len);
         }
@@ -307,7 +307,7 @@ mod tests {
 
     #[test]
     fn force_stripping_blanks_vermagic_and_versions() {
-        let mut image = crate::elf::testelf::build(
+        let mut image = crate::file::elf::testelf::build(
             true,
             false,
             &[

@@ -21,10 +21,10 @@ use goblin::elf::section_header::{SHT_REL, SHT_RELA};
 use goblin::elf::sym::{STT_SECTION, Sym};
 use serde::{Serialize, Serializer};
 
-use crate::elf::{Elf, Symbols};
 use crate::error::{ElfError, Error, Result};
-use crate::modfile::ModuleFile;
-use crate::modinfo::{split_entry, split_strings};
+use crate::file::ModuleFile;
+use crate::file::elf::{Elf, Symbols};
+use crate::file::modinfo::{split_entry, split_strings};
 
 /// The section modpost puts `struct module __this_module` in.
 pub const THIS_MODULE_SECTION: &str = ".gnu.linkonce.this_module";
@@ -1245,17 +1245,17 @@ mod tests {
 
     #[test]
     fn not_a_loadable_module() {
-        let f = crate::elf::testelf::build(true, false, &[(".modinfo", b"license=GPL\0")]);
+        let f = crate::file::elf::testelf::build(true, false, &[(".modinfo", b"license=GPL\0")]);
         let e = audit_bytes(&f).unwrap_err().to_string();
         assert!(e.contains("no .gnu.linkonce.this_module"), "{e}");
-        let f = crate::elf::testelf::build(
+        let f = crate::file::elf::testelf::build(
             true,
             false,
             &[(THIS_MODULE_SECTION, b"x"), (THIS_MODULE_SECTION, b"y")],
         );
         let e = audit_bytes(&f).unwrap_err().to_string();
         assert!(e.contains("more than one"), "{e}");
-        let f = crate::elf::testelf::build(true, false, &[(THIS_MODULE_SECTION, b"x")]);
+        let f = crate::file::elf::testelf::build(true, false, &[(THIS_MODULE_SECTION, b"x")]);
         let e = audit_bytes(&f).unwrap_err().to_string();
         assert!(e.contains("no symbol table"), "{e}");
     }
@@ -1307,7 +1307,7 @@ mod tests {
 
     #[test]
     fn the_real_fixture_survives_mutation_and_truncation() {
-        let good = include_bytes!("../../tests/fixtures/rk_basic.ko");
+        let good = include_bytes!("../../../tests/fixtures/rk_basic.ko");
         assert_eq!(audit_bytes(good).unwrap().verdict, Verdict::Removable);
         for cut in (0..good.len()).step_by(61) {
             let _ = audit_bytes(&good[..cut]);
