@@ -182,7 +182,7 @@ pub fn load(
             params.to_string_lossy(),
             flags.bits()
         ));
-        match syscall::finit_module(&file, &params, flags) {
+        match syscall::finit_module(root, path, &file, &params, flags) {
             Ok(()) => return Ok(how),
             Err(Errno::ENOSYS) => {
                 trace("finit_module: not implemented; falling back to init_module".into())
@@ -235,7 +235,7 @@ pub fn load(
         image.len(),
         params.to_string_lossy()
     ));
-    syscall::init_module(&image, &params)
+    syscall::init_module(root, path, &image, &params)
         .map_err(|errno| LoadError::Kernel { errno, path: how })?;
     Ok(how)
 }

@@ -259,7 +259,7 @@ pub fn wait_and_remove(
         }
         let now_busy = busy(root, &text);
         if now_busy.is_none() {
-            match syscall::delete_module(name, false) {
+            match syscall::delete_module(root, name, false) {
                 Ok(()) => return Ok(()),
                 Err(Errno::EAGAIN) => {}
                 // Still initialising, or another process is removing it right now: both end

@@ -1,5 +1,8 @@
 //! Every system path the tools read goes through a [`SysRoot`], so tests and fixtures can point
-//! the tools at a fake `/proc`, `/sys` and `/lib/modules`.
+//! the tools at a fake `/proc`, `/sys`, `/lib/modules` and configuration directories.
+//!
+//! A fake root is also a fake kernel: under [`SysRoot::at`] the module system calls are never
+//! issued (see [`crate::kernel::syscall`]), so a test can never load or remove a real module.
 
 use std::path::{Path, PathBuf};
 
@@ -12,8 +15,13 @@ pub struct SysRoot {
     pub sys: PathBuf,
     /// `/lib/modules`.
     pub modules: PathBuf,
-    is_host: bool,
+    /// The fake root's directory; `None` for the running system.
+    base: Option<PathBuf>,
 }
+
+/// The directories kmod 34 reads `modprobe.d` and `depmod.d` files from, highest precedence
+/// first: a file in an earlier directory hides one of the same name in a later one.
+pub const CONFIG_DIRS: [&str; 5] = ["etc", "run", "usr/local/lib", "usr/lib", "lib"];
 
 impl SysRoot {
     /// The running system.
@@ -22,7 +30,7 @@ impl SysRoot {
             proc: PathBuf::from("/proc"),
             sys: PathBuf::from("/sys"),
             modules: PathBuf::from("/lib/modules"),
-            is_host: true,
+            base: None,
         }
     }
 
@@ -33,7 +41,7 @@ impl SysRoot {
             proc: dir.join("proc"),
             sys: dir.join("sys"),
             modules: dir.join("lib/modules"),
-            is_host: false,
+            base: Some(dir.to_path_buf()),
         }
     }
 
@@ -45,7 +53,7 @@ impl SysRoot {
     /// The running kernel's release (`uname -r`). Under a fixture root,
     /// `proc/sys/kernel/osrelease` is used when present.
     pub fn kernel_release(&self) -> std::io::Result<String> {
-        if !self.is_host
+        if self.base.is_some()
             && let Ok(s) = std::fs::read_to_string(self.proc.join("sys/kernel/osrelease"))
         {
             return Ok(s.trim_end().to_string());
@@ -62,5 +70,26 @@ impl SysRoot {
     /// `/sys/module`.
     pub fn sys_module(&self) -> PathBuf {
         self.sys.join("module")
+    }
+
+    /// Whether this is the running system (not a fake root).
+    pub fn is_host(&self) -> bool {
+        self.base.is_none()
+    }
+
+    /// Under a fake root, the directory that stands in for the kernel's module system calls:
+    /// `DIR/kernel` (see [`crate::kernel::syscall`]). `None` for the running system.
+    pub fn fake_kernel(&self) -> Option<PathBuf> {
+        self.base.as_ref().map(|b| b.join("kernel"))
+    }
+
+    /// `/etc/NAME`, `/run/NAME`, `/usr/local/lib/NAME`, `/usr/lib/NAME`, `/lib/NAME` (for
+    /// `modprobe.d` and `depmod.d`), under this root, highest precedence first.
+    pub fn config_dirs(&self, name: &str) -> Vec<PathBuf> {
+        let base = self.base.as_deref().unwrap_or(Path::new("/"));
+        CONFIG_DIRS
+            .iter()
+            .map(|d| base.join(d).join(name))
+            .collect()
     }
 }

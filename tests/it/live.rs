@@ -411,9 +411,18 @@ fn rmmod_explains_what_kmod_leaves_cryptic() {
     let long = "x".repeat(60);
     let o = sys.ours("rmmod", &[&long]);
     assert_one_line_error(&o, &["longer than the kernel's 55 characters"]);
-    // Passing every check reaches delete_module, which this host's kernel does not have.
+    // Passing every check reaches delete_module: under a fake root, the fake kernel's, which
+    // records the call and answers with the errno the test chose. The host is never asked.
+    std::fs::create_dir_all(sys.root().join("kernel")).unwrap();
+    std::fs::write(sys.root().join("kernel/errno"), "ENOSYS").unwrap();
     let o = sys.ours("rmmod", &["x"]);
+    std::fs::remove_file(sys.root().join("kernel/errno")).unwrap();
     assert_one_line_error(&o, &["could not remove module x: Function not implemented"]);
+    let calls = std::fs::read_to_string(sys.root().join("kernel/calls")).unwrap();
+    assert_eq!(
+        calls.lines().last(),
+        Some("delete_module x flags=O_NONBLOCK")
+    );
 }
 
 #[test]

@@ -209,7 +209,7 @@ fn remove_one(
                 }
             }
         }
-        _ => syscall::delete_module(&cname, args.force),
+        _ => syscall::delete_module(root, &cname, args.force),
     };
     match result {
         Ok(()) => {
