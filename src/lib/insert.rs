@@ -88,6 +88,95 @@ pub enum LoadError {
     },
 }
 
+impl std::fmt::Display for LoadError {
+    /// The cause: for the kernel's refusals kmod's words, then what they usually mean.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::File(e) => f.write_str(&e.cause()),
+            LoadError::Kernel { errno, .. } => {
+                f.write_str(&load_strerror(*errno))?;
+                match load_hint(*errno) {
+                    Some(hint) => write!(f, " ({hint})"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// A failed `insmod FILE`. `Display` is insmod's one line (without the `insmod: ERROR: `
+/// prefix): `could not load module FILE: …` when nothing reached the kernel, `could not insert
+/// module FILE: …` when the kernel refused it.
+#[derive(Debug)]
+pub struct InsertError {
+    /// The file as given.
+    pub shown: String,
+    /// Why.
+    pub error: LoadError,
+}
+
+impl std::fmt::Display for InsertError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verb = match self.error {
+            LoadError::File(_) => "load",
+            LoadError::Kernel { .. } => "insert",
+        };
+        write!(f, "could not {verb} module {}: {}", self.shown, self.error)
+    }
+}
+
+/// insmod's procedure: inserts the module file `file` with the module options `options`
+/// (joined as kmod joins them). `trace` receives one line per decision, for `insmod -v`.
+pub fn insert(
+    root: &SysRoot,
+    file: &Path,
+    options: &[String],
+    force: Force,
+    trace: &mut dyn FnMut(String),
+) -> Result<LoadPath, InsertError> {
+    load(root, file, &join_params(options), force, trace).map_err(|error| InsertError {
+        shown: file.to_string_lossy().into_owned(),
+        error,
+    })
+}
+
+/// kmod's wording for load errors (`mod_strerror`): four fixed texts, strerror otherwise.
+fn load_strerror(errno: Errno) -> String {
+    match errno {
+        Errno::ENOEXEC => "Invalid module format".to_string(),
+        Errno::ENOENT => "Unknown symbol in module".to_string(),
+        Errno::ESRCH => "Module has wrong symbol version".to_string(),
+        Errno::EINVAL => "Invalid parameters".to_string(),
+        e => crate::error::strerror(e as i32),
+    }
+}
+
+/// What a load error usually means, beyond kmod's words (kernel/module/main.c `load_module`).
+fn load_hint(errno: Errno) -> Option<&'static str> {
+    Some(match errno {
+        Errno::EEXIST => "a module of that name is already loaded",
+        Errno::EPERM => {
+            "needs CAP_SYS_MODULE; or module loading is disabled (kernel.modules_disabled), the name is blacklisted, or lockdown refused an unsigned module"
+        }
+        Errno::ENOEXEC => {
+            "not a module for this kernel: wrong architecture, version magic or symbol versions; dmesg says which"
+        }
+        Errno::ENOENT => {
+            "a symbol it needs is not loaded (load the module that provides it first), or its init failed with ENOENT; dmesg says which"
+        }
+        Errno::EINVAL => {
+            "a parameter value was rejected, a symbol version disagrees, or the module's init returned EINVAL; dmesg says which"
+        }
+        Errno::EBUSY => "a module of that name is still loading or unloading",
+        Errno::EKEYREJECTED => "the signature did not verify, or signatures are enforced",
+        Errno::ENOKEY => "signatures are enforced and the signing key is not trusted",
+        Errno::EBADMSG => "the appended signature is malformed",
+        Errno::ENOSYS => "this kernel has no module support: CONFIG_MODULES is off",
+        Errno::ETXTBSY => "the file is open for writing",
+        _ => return None,
+    })
+}
+
 /// Joins module parameters as kmod 34 does: a value containing a space, not already quoted, is
 /// wrapped in double quotes (`b=x y` → `b="x y"`), so the kernel sees one parameter.
 pub fn join_params<S: AsRef<str>>(args: &[S]) -> String {
@@ -136,11 +225,7 @@ pub fn load(
         .map_err(|e| LoadError::File(Error::io(path, e)))?;
     let compression = Compression::detect(&head);
     let kernel_has = sysfs::kernel_compression(root);
-    trace(format!(
-        "{}: {compression}; kernel decompresses: {}",
-        path.display(),
-        kernel_has.map_or("nothing".to_string(), |c| c.to_string())
-    ));
+    trace(describe_compression(path, compression, kernel_has));
 
     let finit_flags = if compression == Compression::None {
         Some(force.flags())
@@ -238,6 +323,22 @@ pub fn load(
     syscall::init_module(root, path, &image, &params)
         .map_err(|errno| LoadError::Kernel { errno, path: how })?;
     Ok(how)
+}
+
+/// For `insmod -v`: the file's compression, and who decompresses it.
+fn describe_compression(path: &Path, file: Compression, kernel: Option<Compression>) -> String {
+    let path = path.display();
+    let own = match kernel {
+        None => "this kernel decompresses no format itself".to_string(),
+        Some(k) => format!("this kernel decompresses only {k} itself"),
+    };
+    match file {
+        Compression::None => format!("{path}: not compressed"),
+        c if kernel == Some(c) => format!(
+            "{path}: {c}-compressed; this kernel decompresses {c} itself (/sys/module/compression), so it gets the file as it is"
+        ),
+        c => format!("{path}: {c}-compressed; {own}, so rkmod decompresses it"),
+    }
 }
 
 /// What `init_module` needs for a forced load, done on a copy (kmod's strip): clear SHF_ALLOC on

@@ -1,7 +1,9 @@
 //! Removing a module: kmod's checks before `delete_module`, plain words for the kernel's refusals,
 //! and waiting in userspace until a module is unused (the kernel stopped waiting in 3.13).
 
-use std::ffi::CString;
+use std::ffi::{CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -11,6 +13,8 @@ use crate::kernel::loaded;
 use crate::kernel::procmodules::State;
 use crate::kernel::syscall;
 use crate::kernel::sysfs::ModuleSys;
+use crate::moddir::ModuleDir;
+use crate::names;
 use crate::sysroot::SysRoot;
 
 /// Why rmmod refuses before asking the kernel (kmod's `check_module_inuse`, in its order).
@@ -120,12 +124,7 @@ pub fn explain(root: &SysRoot, name: &str, errno: Errno, forced: bool) -> Option
     let sys = ModuleSys::new(root, name);
     match errno {
         Errno::EBUSY => {
-            let state = sys
-                .initstate()
-                .ok()
-                .flatten()
-                .or(pm.as_ref().and_then(|m| m.state));
-            match state {
+            match module_state(root, name) {
                 Some(State::Loading) => return Some("it is still initialising".into()),
                 Some(State::Unloading) => return Some("it is already being removed".into()),
                 _ => {}
@@ -209,7 +208,12 @@ fn busy(root: &SysRoot, name: &str) -> Option<Busy> {
 /// /proc/modules line can vanish before it is gone: unreadable counts as going, and the next
 /// attempt says whether it is (ENOENT).
 fn in_transition(root: &SysRoot, name: &str) -> bool {
-    let state = ModuleSys::new(root, name)
+    module_state(root, name) != Some(State::Live)
+}
+
+/// The module's state: sysfs `initstate`, else its `/proc/modules` line; `None` if neither says.
+fn module_state(root: &SysRoot, name: &str) -> Option<State> {
+    ModuleSys::new(root, name)
         .initstate()
         .ok()
         .flatten()
@@ -218,8 +222,7 @@ fn in_transition(root: &SysRoot, name: &str) -> bool {
                 .ok()
                 .flatten()
                 .and_then(|m| m.state)
-        });
-    state != Some(State::Live)
+        })
 }
 
 /// How waiting ended without removing the module.
@@ -292,6 +295,172 @@ pub fn wait_and_remove(
         }
         delay = (delay * 2).min(MAX_DELAY);
     }
+}
+
+/// How rmmod removes: its `--force` and `--wait[=MSEC]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `--force`: skip every check, and ask the kernel with O_TRUNC.
+    pub force: bool,
+    /// `--wait[=MSEC]`: wait until the module is unused; `Some(0)` waits without a limit.
+    pub wait: Option<u64>,
+}
+
+/// Why one argument of rmmod was not removed. `Display` is rmmod's one line (without the
+/// `rmmod: ERROR: ` prefix): kmod's words first, then what they mean.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RemoveError {
+    /// The argument is neither a usable module name nor a module file.
+    BadArgument {
+        /// The argument as given.
+        shown: String,
+        /// Why it cannot be used.
+        why: String,
+    },
+    /// Refused before asking the kernel, as kmod refuses.
+    Refused {
+        /// The module's name.
+        name: String,
+        /// Why.
+        refusal: Refusal,
+    },
+    /// `--wait=MSEC` ran out while the module was still in use.
+    TimedOut {
+        /// The argument as given.
+        shown: String,
+        /// The limit.
+        msec: u64,
+        /// What still held the module.
+        busy: Option<Busy>,
+    },
+    /// Ctrl-C or SIGTERM while waiting; nothing was removed.
+    Interrupted {
+        /// The argument as given.
+        shown: String,
+    },
+    /// `delete_module` failed.
+    Kernel {
+        /// The argument as given.
+        shown: String,
+        /// The kernel's answer.
+        errno: Errno,
+        /// What it means here, from the module's state when it failed.
+        why: Option<String>,
+    },
+}
+
+impl std::fmt::Display for RemoveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RemoveError::BadArgument { shown, why } => {
+                write!(f, "could not use module {shown}: {why}")
+            }
+            RemoveError::Refused { name, refusal } => {
+                f.write_str(&refusal.message(name))?;
+                if let Refusal::InUseBy(_) = refusal {
+                    f.write_str(" (remove those first, or use --wait)")?;
+                }
+                Ok(())
+            }
+            RemoveError::TimedOut { shown, msec, busy } => {
+                let why = busy
+                    .as_ref()
+                    .map_or("still in use".to_string(), |b| b.to_string());
+                write!(
+                    f,
+                    "could not remove module {shown}: timed out after {msec} ms waiting for it to be unused; {why}"
+                )
+            }
+            RemoveError::Interrupted { shown } => write!(
+                f,
+                "could not remove module {shown}: interrupted while waiting; nothing was removed"
+            ),
+            RemoveError::Kernel { shown, errno, why } => {
+                write!(
+                    f,
+                    "could not remove module {shown}: {}",
+                    crate::error::strerror(*errno as i32)
+                )?;
+                match why {
+                    Some(why) => write!(f, " ({why})"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// rmmod's procedure for one argument, a module name or a module file's path (kmod: an argument
+/// that exists on disk is a path, and the name comes from its file name): kmod's checks unless
+/// forced, then `delete_module`, waiting first if asked. `moddir` (the running kernel's module
+/// directory) tells builtin modules apart. `progress` hears what a wait is waiting for, each
+/// time it changes. Returns the module's name.
+pub fn remove_one(
+    root: &SysRoot,
+    moddir: Option<&ModuleDir>,
+    arg: &OsStr,
+    opts: Options,
+    interrupted: &AtomicBool,
+    progress: &mut dyn FnMut(&str, &Busy),
+) -> Result<String, RemoveError> {
+    let shown = String::from_utf8_lossy(arg.as_bytes()).into_owned();
+    let bad = |why: &str| RemoveError::BadArgument {
+        shown: shown.clone(),
+        why: why.to_string(),
+    };
+    let path = Path::new(arg);
+    let name_bytes = if path.exists() {
+        names::name_from_path(path).ok_or_else(|| bad("No such file or directory"))?
+    } else {
+        names::normalize_name(arg.as_bytes())
+    };
+    let name = String::from_utf8_lossy(&name_bytes).into_owned();
+    if arg.as_bytes().contains(&b'/') && !path.exists() {
+        return Err(bad("no such file, and a module name cannot contain '/'"));
+    }
+    let cname = kernel_name(&name).map_err(|why| bad(&why))?;
+    if !opts.force {
+        let in_index = moddir.is_some_and(|d| d.is_builtin(&name_bytes).unwrap_or(false));
+        let check = if opts.wait.is_some() {
+            // Waiting covers holders and references; only refuse what waiting cannot change.
+            if is_builtin(root, in_index, &name) {
+                Err(Refusal::Builtin)
+            } else if !ModuleSys::new(root, &name).exists() {
+                Err(Refusal::NotLoaded)
+            } else {
+                Ok(())
+            }
+        } else {
+            check(root, in_index, &name)
+        };
+        if let Err(refusal) = check {
+            return Err(RemoveError::Refused { name, refusal });
+        }
+    }
+    let result = match opts.wait {
+        Some(msec) if !opts.force => {
+            let timeout = (msec > 0).then(|| Duration::from_millis(msec));
+            match wait_and_remove(root, &cname, timeout, interrupted, &mut |b| {
+                progress(&name, b)
+            }) {
+                Ok(()) => Ok(()),
+                Err(WaitError::Kernel(e)) => Err(e),
+                Err(WaitError::TimedOut(busy)) => {
+                    return Err(RemoveError::TimedOut { shown, msec, busy });
+                }
+                Err(WaitError::Interrupted) => return Err(RemoveError::Interrupted { shown }),
+            }
+        }
+        _ => syscall::delete_module(root, &cname, opts.force),
+    };
+    result.map(|()| name.clone()).map_err(|errno| {
+        let why = if errno == Errno::ENOENT && opts.wait.is_some() && !opts.force {
+            Some("it was removed by someone else while rmmod waited".to_string())
+        } else {
+            explain(root, &name, errno, opts.force)
+        };
+        RemoveError::Kernel { shown, errno, why }
+    })
 }
 
 #[cfg(test)]

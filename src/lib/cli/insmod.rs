@@ -8,7 +8,6 @@ use clap::Parser;
 use crate::cli::{self, Io, Parsed};
 use crate::exit_code::ExitCode;
 use crate::insert::{self, Force, LoadError};
-use crate::kernel::syscall;
 use crate::sysroot::SysRoot;
 
 /// Insert a module into the Linux kernel.
@@ -78,7 +77,6 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
         .iter()
         .map(|o| o.to_string_lossy().into_owned())
         .collect();
-    let params = insert::join_params(&options);
     let force = Force {
         modversion: args.force || args.force_modversion,
         vermagic: args.force || args.force_vermagic,
@@ -86,10 +84,10 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
     let root = SysRoot::from_option(args.root.as_deref());
     let verbose = args.verbose > 0;
     let mut trace = Vec::new();
-    let result = insert::load(
+    let result = insert::insert(
         &root,
         std::path::Path::new(file),
-        &params,
+        &options,
         force,
         &mut |line| {
             if verbose {
@@ -107,20 +105,9 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
             }
             ExitCode::Success
         }
-        Err(LoadError::File(e)) => {
-            io.error(format!("could not load module {shown}: {}", e.cause()));
-            ExitCode::Failure
-        }
-        Err(LoadError::Kernel { errno, path }) => {
-            let mut msg = format!(
-                "could not insert module {shown}: {}",
-                syscall::load_strerror(errno)
-            );
-            if let Some(hint) = syscall::load_hint(errno) {
-                msg.push_str(&format!(" ({hint})"));
-            }
-            io.error(msg);
-            if verbose {
+        Err(e) => {
+            io.error(&e);
+            if verbose && let LoadError::Kernel { path, .. } = e.error {
                 io.info(format!("the kernel refused it through {path}"));
             }
             ExitCode::Failure

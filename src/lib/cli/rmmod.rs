@@ -1,21 +1,16 @@
 //! `rmmod`: remove modules, with kmod's checks and messages, and a userspace `--wait`.
 
 use std::ffi::OsString;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use clap::Parser;
 
 use crate::cli::{self, Io, Parsed};
 use crate::exit_code::ExitCode;
-use crate::kernel::syscall;
 use crate::moddir::ModuleDir;
-use crate::names;
-use crate::remove::{self, WaitError};
+use crate::remove;
 use crate::sysroot::SysRoot;
-use nix::errno::Errno;
 
 /// Remove modules from the Linux kernel.
 ///
@@ -129,106 +124,27 @@ fn remove_one(
     arg: &OsString,
     io: &mut Io<'_>,
 ) -> bool {
-    let shown = String::from_utf8_lossy(arg.as_bytes()).into_owned();
-    // kmod: an argument that exists on disk is a path; the name comes from its file name.
-    let path = Path::new(arg);
-    let name_bytes = if path.exists() {
-        match names::name_from_path(path) {
-            Some(n) => n,
-            None => {
-                io.error(format!(
-                    "could not use module {shown}: No such file or directory"
-                ));
-                return false;
-            }
-        }
-    } else {
-        names::normalize_name(arg.as_bytes())
+    let opts = remove::Options {
+        force: args.force,
+        wait: args.wait,
     };
-    let name = String::from_utf8_lossy(&name_bytes).into_owned();
-    if arg.as_bytes().contains(&b'/') && !path.exists() {
-        io.error(format!(
-            "could not use module {shown}: no such file, and a module name cannot contain '/'"
-        ));
-        return false;
-    }
-    let cname = match remove::kernel_name(&name) {
-        Ok(c) => c,
-        Err(why) => {
-            io.error(format!("could not use module {shown}: {why}"));
-            return false;
+    let verbose = args.verbose > 0;
+    // Said as it happens: someone watching a long wait wants to know what blocks it.
+    let mut progress = |name: &str, busy: &remove::Busy| {
+        if verbose {
+            io.info(format!("waiting for {name}: {busy}"));
+            let _ = io.err.flush();
         }
     };
-    if !args.force {
-        let in_index = moddir.is_some_and(|d| d.is_builtin(&name_bytes).unwrap_or(false));
-        let check = if args.wait.is_some() {
-            // Waiting covers holders and references; only refuse what waiting cannot change.
-            if remove::is_builtin(root, in_index, &name) {
-                Err(remove::Refusal::Builtin)
-            } else if !crate::kernel::sysfs::ModuleSys::new(root, &name).exists() {
-                Err(remove::Refusal::NotLoaded)
-            } else {
-                Ok(())
-            }
-        } else {
-            remove::check(root, in_index, &name)
-        };
-        if let Err(refusal) = check {
-            let mut msg = refusal.message(&name);
-            if let remove::Refusal::InUseBy(_) = refusal {
-                msg.push_str(" (remove those first, or use --wait)");
-            }
-            io.error(msg);
-            return false;
-        }
-    }
-    let result = match args.wait {
-        Some(msec) if !args.force => {
-            let timeout = (msec > 0).then(|| Duration::from_millis(msec));
-            let verbose = args.verbose > 0;
-            // Said as it happens: someone watching a long wait wants to know what blocks it.
-            let r = remove::wait_and_remove(root, &cname, timeout, &INTERRUPTED, &mut |b| {
-                if verbose {
-                    io.info(format!("waiting for {name}: {b}"));
-                    let _ = io.err.flush();
-                }
-            });
-            match r {
-                Ok(()) => Ok(()),
-                Err(WaitError::Kernel(e)) => Err(e),
-                Err(WaitError::TimedOut(busy)) => {
-                    let why = busy.map_or("still in use".to_string(), |b| b.to_string());
-                    io.error(format!(
-                        "could not remove module {shown}: timed out after {msec} ms waiting for it to be unused; {why}"
-                    ));
-                    return false;
-                }
-                Err(WaitError::Interrupted) => {
-                    io.error(format!("could not remove module {shown}: interrupted while waiting; nothing was removed"));
-                    return false;
-                }
-            }
-        }
-        _ => syscall::delete_module(root, &cname, args.force),
-    };
-    match result {
-        Ok(()) => {
-            if args.verbose > 0 {
+    match remove::remove_one(root, moddir, arg, opts, &INTERRUPTED, &mut progress) {
+        Ok(name) => {
+            if verbose {
                 io.info(format!("removed {name}"));
             }
             true
         }
-        Err(errno) => {
-            let mut msg = format!(
-                "could not remove module {shown}: {}",
-                crate::error::strerror(errno as i32)
-            );
-            if errno == Errno::ENOENT && args.wait.is_some() && !args.force {
-                msg.push_str(" (it was removed by someone else while rmmod waited)");
-            } else if let Some(why) = remove::explain(root, &name, errno, args.force) {
-                msg.push_str(&format!(" ({why})"));
-            }
-            io.error(msg);
+        Err(e) => {
+            io.error(e);
             false
         }
     }
