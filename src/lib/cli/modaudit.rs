@@ -1,21 +1,19 @@
 //! `modaudit`: report, before loading, whether modules can be unloaded.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io::IsTerminal;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::PathBuf;
 
 use clap::Parser;
 use serde::Serialize;
 
+use crate::audit::targets::{self, Failure, Item};
 use crate::audit::{self, Audit, FindingId, Verdict};
 use crate::cli::{self, Io, Parsed};
 use crate::error::io_cause;
 use crate::exit_code::ExitCode;
 use crate::file::ModuleFile;
-use crate::moddir::ModuleDir;
-use crate::names;
+use crate::moddir::resolve;
 use crate::parallel;
 use crate::sysroot::SysRoot;
 
@@ -171,28 +169,6 @@ impl Config {
             modules: args.modules,
         }
     }
-
-    /// The module directory names are looked up in, spelled as modinfo spells it.
-    fn moddir(&self) -> Result<PathBuf, String> {
-        let release = match &self.set_version {
-            Some(v) => v.clone(),
-            None => self
-                .root
-                .kernel_release()
-                .map_err(|e| format!("uname() failed: {}", io_cause(&e)))?,
-        };
-        if self.basedir.is_none() && self.set_version.is_none() {
-            return Ok(self.root.modules.join(release));
-        }
-        let mut dir = self
-            .basedir
-            .clone()
-            .map(|b| b.into_os_string().into_vec())
-            .unwrap_or_default();
-        dir.extend_from_slice(b"/lib/modules/");
-        dir.extend_from_slice(release.as_bytes());
-        Ok(names::absolute(Path::new(OsStr::from_bytes(&dir))))
-    }
 }
 
 /// Runs modaudit with `argv` (`argv[0]` included).
@@ -209,32 +185,6 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
         return ExitCode::Failure;
     }
     run(&Config::new(args), io)
-}
-
-/// What failed, and why: printed as `<what>: <cause>`.
-#[derive(Debug, Clone)]
-struct Failure {
-    what: String,
-    cause: String,
-}
-
-/// An argument that failed before it could be audited.
-fn failed(what: impl std::fmt::Display, cause: impl Into<String>) -> Item {
-    Item::Failed(Failure {
-        what: what.to_string(),
-        cause: cause.into(),
-    })
-}
-
-/// One module file to audit, or an argument that already failed.
-enum Item {
-    /// A file, and how the table names it: as given, relative to the directory argument it was
-    /// found in, or the module name it was looked up by.
-    File {
-        path: PathBuf,
-        label: String,
-    },
-    Failed(Failure),
 }
 
 /// The result for one item.
@@ -254,7 +204,13 @@ const PROGRESS_MIN: usize = 200;
 
 /// Audits every argument of `config`.
 pub fn run(config: &Config, io: &mut Io<'_>) -> ExitCode {
-    let items = expand(config);
+    let items = targets::expand(&config.modules, || {
+        resolve::module_dir(
+            &config.root,
+            config.basedir.as_deref().map(|b| b.as_os_str()),
+            config.set_version.as_deref(),
+        )
+    });
     let threads = if items.len() < PARALLEL_MIN {
         1
     } else {
@@ -283,117 +239,6 @@ pub fn run(config: &Config, io: &mut Io<'_>) -> ExitCode {
         |outcome| state.take(outcome, io),
     );
     state.finish(io)
-}
-
-/// Turns the arguments into module files, in order: directories become their sorted module
-/// files, names are looked up.
-fn expand(config: &Config) -> Vec<Item> {
-    let dir: OnceLock<Result<ModuleDir, String>> = OnceLock::new();
-    let mut items = Vec::new();
-    for arg in &config.modules {
-        let path = Path::new(arg);
-        let shown = String::from_utf8_lossy(arg.as_bytes());
-        match std::fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => {
-                let before = items.len();
-                let mut files = Vec::new();
-                walk(path, &mut files, &mut items);
-                if files.is_empty() && items.len() == before {
-                    items.push(failed(
-                        &shown,
-                        "no module files (*.ko, *.ko.xz, *.ko.zst, *.ko.gz) in this directory",
-                    ));
-                }
-                files.sort();
-                items.extend(files.into_iter().map(|file| {
-                    Item::File {
-                        label: file
-                            .strip_prefix(path)
-                            .unwrap_or(&file)
-                            .to_string_lossy()
-                            .into_owned(),
-                        path: file,
-                    }
-                }));
-            }
-            Ok(_) => items.push(Item::File {
-                path: path.to_path_buf(),
-                label: shown.into_owned(),
-            }),
-            Err(e)
-                if arg.as_bytes().contains(&b'/')
-                    || names::has_module_extension(arg.as_bytes())
-                    || e.kind() != std::io::ErrorKind::NotFound =>
-            {
-                items.push(failed(&shown, io_cause(&e)));
-            }
-            Err(_) => {
-                let dir = dir.get_or_init(|| config.moddir().map(ModuleDir::new));
-                match dir {
-                    Ok(dir) => lookup(dir, arg.as_bytes(), &shown, &mut items),
-                    Err(msg) => items.push(failed(&shown, msg.clone())),
-                }
-            }
-        }
-    }
-    items
-}
-
-/// Looks a module name or alias up the way modinfo does.
-fn lookup(dir: &ModuleDir, arg: &[u8], shown: &str, items: &mut Vec<Item>) {
-    match dir.lookup(arg) {
-        Ok(Some(found)) if !found.is_empty() => {
-            for f in found {
-                match f.path {
-                    Some(path) => items.push(Item::File {
-                        path,
-                        label: String::from_utf8_lossy(&f.name).into_owned(),
-                    }),
-                    None => items.push(failed(
-                        String::from_utf8_lossy(&f.name),
-                        "built into the kernel, not a module file (it can never be unloaded)",
-                    )),
-                }
-            }
-        }
-        Ok(_) => items.push(failed(
-            shown,
-            format!(
-                "no such file, and no module by that name in {}",
-                dir.path().display()
-            ),
-        )),
-        Err(e) => items.push(failed(e.path().display(), e.cause())),
-    }
-}
-
-/// Collects the module files under `dir`. Symbolic links to directories are not followed (a
-/// module tree's `build` and `source` links lead to kernel sources, and links can loop);
-/// symbolic links to files are audited like files.
-fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<Item>) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            errors.push(failed(dir.display(), io_cause(&e)));
-            return;
-        }
-    };
-    for entry in entries {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                errors.push(failed(dir.display(), io_cause(&e)));
-                continue;
-            }
-        };
-        let path = entry.path();
-        match entry.file_type() {
-            Ok(t) if t.is_dir() => walk(&path, files, errors),
-            Ok(_) if names::has_module_extension(entry.file_name().as_bytes()) => files.push(path),
-            Ok(_) => {}
-            Err(e) => errors.push(failed(path.display(), io_cause(&e))),
-        }
-    }
 }
 
 /// One JSON Lines object.

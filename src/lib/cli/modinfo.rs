@@ -2,17 +2,16 @@
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{ArgMatches, Parser};
 
 use crate::cli::{self, Io, Parsed};
 use crate::error::Error;
 use crate::exit_code::ExitCode;
-use crate::file::ModuleFile;
 use crate::file::modinfo::{self, ModuleInfo, Separator};
+use crate::moddir::resolve::{self, Source};
 use crate::moddir::{Found, ModuleDir};
-use crate::names;
 use crate::parallel;
 use crate::sysroot::SysRoot;
 
@@ -133,28 +132,11 @@ impl Config {
             Mode::Fields(fields.into_iter().map(|(_, f)| f).collect())
         };
         let root = SysRoot::from_option(args.root.as_deref());
-        let moddir = if args.basedir.is_none() && args.set_version.is_none() {
-            let release = root
-                .kernel_release()
-                .map_err(|e| format!("uname() failed: {}", crate::error::io_cause(&e)))?;
-            root.modules.join(release)
-        } else {
-            let release = match args.set_version {
-                Some(v) => v,
-                None => root
-                    .kernel_release()
-                    .map_err(|e| format!("uname() failed: {}", crate::error::io_cause(&e)))?,
-            };
-            // kmod builds "<basedir>/lib/modules/<version>" with no normalisation, then makes it
-            // absolute: the spelling shows in every file name printed.
-            let mut dir = args
-                .basedir
-                .map(|b| b.into_os_string().into_vec())
-                .unwrap_or_default();
-            dir.extend_from_slice(b"/lib/modules/");
-            dir.extend_from_slice(release.as_bytes());
-            names::absolute(Path::new(std::ffi::OsStr::from_bytes(&dir)))
-        };
+        let moddir = resolve::module_dir(
+            &root,
+            args.basedir.as_deref().map(|b| b.as_os_str()),
+            args.set_version.as_deref(),
+        )?;
         Ok(Config {
             mode,
             sep: if args.null {
@@ -168,8 +150,6 @@ impl Config {
         })
     }
 }
-
-use std::os::unix::ffi::OsStringExt;
 
 /// One line for standard error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -288,135 +268,15 @@ pub fn run(config: &Config, io: &mut Io<'_>) -> ExitCode {
 /// Resolves one argument and shows every module it names.
 pub fn process(config: &Config, dir: &ModuleDir, arg: &OsString) -> Report {
     let mut report = Report::default();
-    let bytes = arg.as_bytes();
-    let shown = String::from_utf8_lossy(bytes);
-    let found: Vec<Found> = if config.modname_only {
-        match dir.lookup_name(bytes) {
-            Ok(Some(f)) => vec![f],
-            Ok(None) => {
-                report.error(format!("Module name {shown} not found."));
-                return report;
-            }
-            Err(e) => {
-                report.error(e.to_string());
-                return report;
+    match resolve::resolve(dir, arg, config.modname_only) {
+        Ok(targets) => {
+            for mut t in targets {
+                show(config, dir, &t.found, &mut t.opened, &mut report);
             }
         }
-    } else if let Some(opened) = open_module_arg(bytes) {
-        let path = names::absolute(Path::new(arg));
-        let Some(name) = names::name_from_path(&path) else {
-            report.error(format!("Module file {shown} not found."));
-            return report;
-        };
-        let found = Found {
-            name,
-            path: Some(path),
-            builtin: false,
-        };
-        // The file is open already: read it from that descriptor rather than reopening.
-        let mut opened = Some(opened);
-        show(config, dir, &found, &mut opened, &mut report);
-        return report;
-    } else {
-        match dir.lookup(bytes) {
-            Ok(Some(found)) if !found.is_empty() => found,
-            Ok(Some(_)) => {
-                report.error(not_found_message(arg, &shown));
-                return report;
-            }
-            Ok(None) => {
-                report.error(format!("Module alias {shown} not found."));
-                return report;
-            }
-            Err(e) => {
-                report.error(e.to_string());
-                return report;
-            }
-        }
-    };
-    for f in &found {
-        show(config, dir, f, &mut None, &mut report);
+        Err(e) => report.error(e.to_string()),
     }
     report
-}
-
-/// A module file named on the command line, opened once: kmod takes an argument as a file when
-/// it ends in a module extension and is a regular file.
-type Opened = (std::fs::File, u64);
-
-fn open_module_arg(arg: &[u8]) -> Option<Opened> {
-    if !names::has_module_extension(arg) {
-        return None;
-    }
-    let (file, len) =
-        crate::file::open_regular(Path::new(std::ffi::OsStr::from_bytes(arg))).ok()?;
-    Some((file, len))
-}
-
-/// kmod's "Module X not found." with the reason spelled out when the argument names something
-/// on disk that is not a module file.
-fn not_found_message(arg: &OsString, shown: &str) -> String {
-    let path = Path::new(arg);
-    let looks_like_path =
-        arg.as_bytes().contains(&b'/') || names::has_module_extension(arg.as_bytes());
-    if looks_like_path {
-        let meta = std::fs::metadata(path);
-        // A symlink loop, a permission problem: say what stat(2) said.
-        if let Err(e) = &meta
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            return format!("Module {shown} not found: {}", crate::error::io_cause(e));
-        }
-        if let Ok(meta) = meta {
-            let why = if meta.is_dir() {
-                "it is a directory, not a module file".to_string()
-            } else if !meta.is_file() {
-                "it is not a regular file".to_string()
-            } else {
-                "a file by that name exists, but module files must end in .ko, .ko.xz, .ko.zst or .ko.gz"
-                    .to_string()
-            };
-            return format!("Module {shown} not found: {why}");
-        }
-        if arg.as_bytes().contains(&b'/') {
-            return format!(
-                "Module {shown} not found: no such file, and a module name cannot contain '/'"
-            );
-        }
-    }
-    format!("Module {shown} not found.")
-}
-
-/// Where a module's information comes from.
-enum Source {
-    File(ModuleFile),
-    Builtin,
-    /// Found by alias but neither in modules.dep nor builtin: nothing to show.
-    Nothing,
-}
-
-fn open_source(dir: &ModuleDir, f: &Found, opened: &mut Option<Opened>) -> Result<Source, Error> {
-    match &f.path {
-        Some(p) => match opened.take() {
-            Some((file, len)) => {
-                ModuleFile::from_open_file(p, file, len, crate::file::compression::MAX_DECOMPRESSED)
-                    .map(Source::File)
-            }
-            None => ModuleFile::open(p).map(Source::File),
-        },
-        None if f.builtin || dir.is_builtin(&f.name)? => Ok(Source::Builtin),
-        None => Ok(Source::Nothing),
-    }
-}
-
-fn load<'a>(dir: &'a ModuleDir, f: &Found, source: &'a Source) -> Result<ModuleInfo<'a>, Error> {
-    match source {
-        Source::File(file) => ModuleInfo::from_file(file),
-        Source::Builtin => Ok(ModuleInfo::from_builtin(
-            dir.builtin_info(&f.name).unwrap_or_default(),
-        )),
-        Source::Nothing => Ok(ModuleInfo::default()),
-    }
 }
 
 /// Shows one module according to the config.
@@ -424,7 +284,7 @@ fn show(
     config: &Config,
     dir: &ModuleDir,
     f: &Found,
-    opened: &mut Option<Opened>,
+    opened: &mut Option<resolve::Opened>,
     report: &mut Report,
 ) {
     let name = String::from_utf8_lossy(&f.name).into_owned();
@@ -442,11 +302,11 @@ fn show(
                 modinfo::write_padded(&mut report.out, "name:", &f.name, sep);
             }
             modinfo::write_padded(&mut report.out, "filename:", &filename, sep);
-            let source = match open_source(dir, f, opened) {
+            let source = match Source::open(dir, f, opened) {
                 Ok(s) => s,
                 Err(e) => return fail(report, &e),
             };
-            let info = match load(dir, f, &source) {
+            let info = match source.info(dir, f) {
                 Ok(i) => i,
                 Err(e) => return fail(report, &e),
             };
@@ -470,13 +330,13 @@ fn show(
                     report.out.push(sep_byte(sep));
                 }
                 if source.is_none() {
-                    match open_source(dir, f, opened) {
+                    match Source::open(dir, f, opened) {
                         Ok(s) => source = Some(s),
                         Err(e) => return fail(report, &e),
                     }
                 }
                 let Some(src) = source.as_ref() else { return };
-                let info = match load(dir, f, src) {
+                let info = match src.info(dir, f) {
                     Ok(i) => i,
                     Err(e) => return fail(report, &e),
                 };
@@ -496,12 +356,12 @@ fn show(
             }
         }
         Mode::Json => {
-            let source = open_source(dir, f, opened);
+            let source = Source::open(dir, f, opened);
             let info = source
                 .as_ref()
                 .map_err(|e| e.to_string())
-                .and_then(|s| load(dir, f, s).map_err(|e| e.to_string()));
-            let obj = json_object(f, &filename, &info);
+                .and_then(|s| s.info(dir, f).map_err(|e| e.to_string()));
+            let obj = modinfo::json(&f.name, &filename, f.path.is_none(), &info);
             report.out.extend_from_slice(obj.to_string().as_bytes());
             report.out.push(b'\n');
             match info {
@@ -540,57 +400,4 @@ fn report_signature(report: &mut Report, info: &ModuleInfo<'_>, filename: &[u8])
             String::from_utf8_lossy(filename)
         ));
     }
-}
-
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// The documented JSON shape of one module (see README, "JSON output").
-fn json_object(
-    f: &Found,
-    filename: &[u8],
-    info: &Result<ModuleInfo<'_>, String>,
-) -> serde_json::Value {
-    use serde_json::{Value, json};
-    let mut obj = json!({
-        "name": lossy(&f.name),
-        "filename": lossy(filename),
-        "builtin": f.path.is_none(),
-    });
-    match info {
-        Err(e) => {
-            obj["error"] = Value::String(e.clone());
-        }
-        Ok(info) => {
-            let entries: Vec<Value> = info.entries[..info.modinfo_count]
-                .iter()
-                .map(|e| json!({"key": lossy(&e.key), "value": lossy(&e.value)}))
-                .collect();
-            let (params, _) = modinfo::merge_params(&info.entries);
-            let params: Vec<Value> = params
-                .iter()
-                .map(|p| {
-                    json!({
-                        "name": lossy(p.name),
-                        "description": p.description.map(lossy),
-                        "type": p.kind.map(lossy),
-                    })
-                })
-                .collect();
-            obj["info"] = Value::Array(entries);
-            obj["parameters"] = Value::Array(params);
-            obj["build_id"] = info
-                .build_id
-                .as_ref()
-                .map(|b| Value::String(b.iter().map(|x| format!("{x:02x}")).collect()))
-                .unwrap_or(Value::Null);
-            obj["signature"] = match (&info.signature, &info.signature_error) {
-                (Some(sig), _) => serde_json::to_value(sig).unwrap_or(Value::Null),
-                (None, Some(e)) => json!({"error": e}),
-                (None, None) => Value::Null,
-            };
-        }
-    }
-    obj
 }

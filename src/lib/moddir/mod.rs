@@ -2,6 +2,7 @@
 //! libkmod does with depmod's indexes, and reading builtin modules' information.
 
 pub mod index;
+pub mod resolve;
 
 use std::collections::HashMap;
 use std::io;
@@ -273,6 +274,40 @@ pub fn builtin_entries<'a>(data: &'a [u8], name: &[u8]) -> Vec<Entry<'a>> {
         .take_while(|s| s.starts_with(&prefix))
         .map(|s| split_entry(&s[prefix.len()..]))
         .collect()
+}
+
+/// Collects the module files (`*.ko`, `*.ko.xz`, `*.ko.zst`, `*.ko.gz`) under `dir`, in
+/// directory order, and the directories or entries that could not be read. Symbolic links to
+/// directories are not followed (a module tree's `build` and `source` links lead to kernel
+/// sources, and links can loop); symbolic links to files count as files.
+pub fn module_files(
+    dir: &Path,
+    files: &mut Vec<PathBuf>,
+    errors: &mut Vec<(PathBuf, std::io::Error)>,
+) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            errors.push((dir.to_path_buf(), e));
+            return;
+        }
+    };
+    for entry in entries {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                errors.push((dir.to_path_buf(), e));
+                continue;
+            }
+        };
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => module_files(&path, files, errors),
+            Ok(_) if names::has_module_extension(entry.file_name().as_bytes()) => files.push(path),
+            Ok(_) => {}
+            Err(e) => errors.push((path, e)),
+        }
+    }
 }
 
 #[cfg(test)]
