@@ -300,6 +300,61 @@ pub fn write_param_field(out: &mut Vec<u8>, params: &[Param<'_>], sep: Separator
     }
 }
 
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The documented JSON shape of one module (the README's "JSON output"): `name`, `filename`
+/// (`(builtin)` for builtin modules), `builtin`, then the information or an `error`.
+pub fn json(
+    name: &[u8],
+    filename: &[u8],
+    builtin: bool,
+    info: &Result<ModuleInfo<'_>, String>,
+) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let mut obj = json!({
+        "name": lossy(name),
+        "filename": lossy(filename),
+        "builtin": builtin,
+    });
+    match info {
+        Err(e) => {
+            obj["error"] = Value::String(e.clone());
+        }
+        Ok(info) => {
+            let entries: Vec<Value> = info.entries[..info.modinfo_count]
+                .iter()
+                .map(|e| json!({"key": lossy(&e.key), "value": lossy(&e.value)}))
+                .collect();
+            let (params, _) = merge_params(&info.entries);
+            let params: Vec<Value> = params
+                .iter()
+                .map(|p| {
+                    json!({
+                        "name": lossy(p.name),
+                        "description": p.description.map(lossy),
+                        "type": p.kind.map(lossy),
+                    })
+                })
+                .collect();
+            obj["info"] = Value::Array(entries);
+            obj["parameters"] = Value::Array(params);
+            obj["build_id"] = info
+                .build_id
+                .as_ref()
+                .map(|b| Value::String(b.iter().map(|x| format!("{x:02x}")).collect()))
+                .unwrap_or(Value::Null);
+            obj["signature"] = match (&info.signature, &info.signature_error) {
+                (Some(sig), _) => serde_json::to_value(sig).unwrap_or(Value::Null),
+                (None, Some(e)) => json!({"error": e}),
+                (None, None) => Value::Null,
+            };
+        }
+    }
+    obj
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,59 +451,4 @@ parm:           foo:second desc (charp)\n";
             "/t/x.ko: not a kernel module (no .modinfo section)"
         );
     }
-}
-
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// The documented JSON shape of one module (the README's "JSON output"): `name`, `filename`
-/// (`(builtin)` for builtin modules), `builtin`, then the information or an `error`.
-pub fn json(
-    name: &[u8],
-    filename: &[u8],
-    builtin: bool,
-    info: &Result<ModuleInfo<'_>, String>,
-) -> serde_json::Value {
-    use serde_json::{Value, json};
-    let mut obj = json!({
-        "name": lossy(name),
-        "filename": lossy(filename),
-        "builtin": builtin,
-    });
-    match info {
-        Err(e) => {
-            obj["error"] = Value::String(e.clone());
-        }
-        Ok(info) => {
-            let entries: Vec<Value> = info.entries[..info.modinfo_count]
-                .iter()
-                .map(|e| json!({"key": lossy(&e.key), "value": lossy(&e.value)}))
-                .collect();
-            let (params, _) = merge_params(&info.entries);
-            let params: Vec<Value> = params
-                .iter()
-                .map(|p| {
-                    json!({
-                        "name": lossy(p.name),
-                        "description": p.description.map(lossy),
-                        "type": p.kind.map(lossy),
-                    })
-                })
-                .collect();
-            obj["info"] = Value::Array(entries);
-            obj["parameters"] = Value::Array(params);
-            obj["build_id"] = info
-                .build_id
-                .as_ref()
-                .map(|b| Value::String(b.iter().map(|x| format!("{x:02x}")).collect()))
-                .unwrap_or(Value::Null);
-            obj["signature"] = match (&info.signature, &info.signature_error) {
-                (Some(sig), _) => serde_json::to_value(sig).unwrap_or(Value::Null),
-                (None, Some(e)) => json!({"error": e}),
-                (None, None) => Value::Null,
-            };
-        }
-    }
-    obj
 }
