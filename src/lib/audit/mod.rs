@@ -13,6 +13,7 @@
 //! the 2002-era `__initfn` / `__exitfn` / `__force_exitfn` symbols of Rusty Russell's
 //! `module_fini()` proposal (kernel-interface.md §4.5).
 
+pub mod report;
 pub mod targets;
 
 use std::fmt;

@@ -108,10 +108,78 @@ pub fn parse<P: Parser>(argv: Vec<OsString>, io: &mut Io<'_>) -> Parsed<P> {
     }
 }
 
-/// Writes data to stdout. A closed pipe (`modinfo x | head -1`) is not an error: it yields
-/// `Err(())` so the caller stops quietly.
-pub fn emit(out: &mut dyn Write, bytes: &[u8]) -> Result<(), io::Error> {
-    out.write_all(bytes)
+/// One line for standard error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// `ERROR:`.
+    Error(String),
+    /// `WARNING:`.
+    Warning(String),
+}
+
+/// What one argument produced: its output and its messages, kept apart so arguments can be
+/// processed in parallel and printed in order.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Bytes for standard output.
+    pub out: Vec<u8>,
+    /// Lines for standard error, printed after `out`.
+    pub messages: Vec<Message>,
+    /// Whether the argument failed (exit status 1).
+    pub failed: bool,
+}
+
+impl Report {
+    /// Adds an error, which fails the argument.
+    pub fn error(&mut self, msg: String) {
+        self.messages.push(Message::Error(msg));
+        self.failed = true;
+    }
+}
+
+/// Standard output for tools that print many results: bytes gather in a buffer written out in
+/// 64 KiB blocks (and before any message, so stdout and stderr stay in order). A closed pipe
+/// (`modinfo x | head -1`) ends output quietly; any other write error is reported once and
+/// fails the run.
+#[derive(Default)]
+pub struct Output {
+    /// Bytes not written yet.
+    pub buf: Vec<u8>,
+    /// Standard output is gone: write nothing more.
+    pub stopped: bool,
+    /// A write failed for another reason than a closed pipe.
+    pub failed: bool,
+}
+
+impl Output {
+    /// Writes the buffer if it has grown past 64 KiB; `false` once output has stopped.
+    pub fn maybe_flush(&mut self, io: &mut Io<'_>) -> bool {
+        if self.buf.len() >= 1 << 16 {
+            self.flush(io)
+        } else {
+            !self.stopped
+        }
+    }
+
+    /// Writes the buffer; `false` once output has stopped.
+    pub fn flush(&mut self, io: &mut Io<'_>) -> bool {
+        if self.stopped {
+            return false;
+        }
+        if let Err(e) = io.out.write_all(&self.buf).and_then(|_| io.out.flush()) {
+            self.stopped = true;
+            if !is_broken_pipe(&e) {
+                io.error(format!(
+                    "could not write output: {}",
+                    crate::error::io_cause(&e)
+                ));
+                self.failed = true;
+            }
+            return false;
+        }
+        self.buf.clear();
+        true
+    }
 }
 
 /// Whether an output error is a closed pipe.

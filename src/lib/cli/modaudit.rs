@@ -5,12 +5,11 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Parser;
-use serde::Serialize;
 
+use crate::audit::report::{self, Rule, Tally};
 use crate::audit::targets::{self, Failure, Item};
-use crate::audit::{self, Audit, FindingId, Verdict};
+use crate::audit::{self, Audit, Verdict};
 use crate::cli::{self, Io, Parsed};
-use crate::error::io_cause;
 use crate::exit_code::ExitCode;
 use crate::file::ModuleFile;
 use crate::moddir::resolve;
@@ -51,7 +50,7 @@ pub struct ModauditArgs {
     /// Comma-separated, repeatable; the names are listed below. Every module is still shown, and
     /// each denied one is named on standard error. `permanent` also matches `force-only`, which
     /// is permanent on today's kernels.
-    #[arg(long, value_name = "VERDICT|FINDING", value_delimiter = ',', value_parser = parse_rule)]
+    #[arg(long, value_name = "VERDICT|FINDING", value_delimiter = ',', value_parser = Rule::parse)]
     pub deny: Vec<Rule>,
     /// Look names up for kernel VERSION instead of $(uname -r)
     #[arg(short = 'k', long = "set-version", value_name = "VERSION")]
@@ -70,64 +69,9 @@ pub struct ModauditArgs {
     pub modules: Vec<OsString>,
 }
 
-/// Something `--deny` can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rule {
-    /// A verdict.
-    Verdict(Verdict),
-    /// A finding.
-    Finding(FindingId),
-}
-
-impl Rule {
-    /// Whether `audit` matches this rule.
-    pub fn matches(self, audit: &Audit) -> bool {
-        match self {
-            Rule::Verdict(Verdict::Permanent) => {
-                matches!(audit.verdict, Verdict::Permanent | Verdict::ForceOnly)
-            }
-            Rule::Verdict(v) => audit.verdict == v,
-            Rule::Finding(f) => audit.has(f),
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Rule::Verdict(v) => v.as_str(),
-            Rule::Finding(f) => f.as_str(),
-        }
-    }
-}
-
-fn parse_rule(s: &str) -> Result<Rule, String> {
-    if let Ok(v) = s.parse() {
-        return Ok(Rule::Verdict(v));
-    }
-    if let Ok(f) = s.parse() {
-        return Ok(Rule::Finding(f));
-    }
-    let known: Vec<&str> = Verdict::ALL
-        .iter()
-        .map(|v| v.as_str())
-        .chain(FindingId::ALL.iter().map(|f| f.as_str()))
-        .collect();
-    Err(format!(
-        "unknown verdict or finding '{s}' (known: {})",
-        known.join(", ")
-    ))
-}
-
-/// `--help`'s list of verdicts and findings, generated from the library's own descriptions.
+/// `--help`'s list of verdicts and findings, and the exit statuses.
 fn long_help_footer() -> String {
-    // Meanings go on their own indented line: clap wraps long lines and keeps their indent.
-    let mut s = String::from("Verdicts:\n");
-    for v in Verdict::ALL {
-        s.push_str(&format!("  {}\n          {}\n", v.as_str(), v.meaning()));
-    }
-    s.push_str("\nFindings (JSON gives the evidence for each):\n");
-    for f in FindingId::ALL {
-        s.push_str(&format!("  {}\n          {}\n", f.as_str(), f.meaning()));
-    }
+    let mut s = audit::report::describe_all();
     s.push_str(
         "\nExit status:\n  \
          0  every module was audited, and none matched --deny\n  \
@@ -241,21 +185,6 @@ pub fn run(config: &Config, io: &mut Io<'_>) -> ExitCode {
     state.finish(io)
 }
 
-/// One JSON Lines object.
-#[derive(Serialize)]
-struct JsonLine<'a> {
-    filename: String,
-    #[serde(flatten)]
-    audit: &'a Audit,
-}
-
-/// The JSON Lines object of an argument that failed.
-#[derive(Serialize)]
-struct JsonError<'a> {
-    filename: &'a str,
-    error: &'a str,
-}
-
 /// Where results go as they arrive, in order.
 struct Output<'c> {
     config: &'c Config,
@@ -264,10 +193,9 @@ struct Output<'c> {
     progress_shown: usize,
     failed: bool,
     denied: bool,
-    stopped: bool,
     counts: [usize; Verdict::ALL.len()],
     rows: Vec<[String; 5]>,
-    buf: Vec<u8>,
+    out: cli::Output,
 }
 
 impl<'c> Output<'c> {
@@ -279,10 +207,9 @@ impl<'c> Output<'c> {
             progress_shown: 0,
             failed: false,
             denied: false,
-            stopped: false,
             counts: [0; Verdict::ALL.len()],
             rows: Vec::new(),
-            buf: Vec::with_capacity(1 << 16),
+            out: cli::Output::default(),
         }
     }
 
@@ -298,12 +225,12 @@ impl<'c> Output<'c> {
                 self.failed = true;
                 self.clear_progress(io);
                 if self.config.json {
-                    let line = JsonError {
+                    let line = report::JsonError {
                         filename: &f.what,
                         error: &f.cause,
                     };
-                    if serde_json::to_writer(&mut self.buf, &line).is_ok() {
-                        self.buf.push(b'\n');
+                    if serde_json::to_writer(&mut self.out.buf, &line).is_ok() {
+                        self.out.buf.push(b'\n');
                     }
                 }
                 io.error(format_args!("{}: {}", f.what, f.cause));
@@ -331,19 +258,19 @@ impl<'c> Output<'c> {
                     );
                 }
                 if self.config.json {
-                    let line = JsonLine {
+                    let line = report::JsonLine {
                         filename: path.to_string_lossy().into_owned(),
                         audit: &audit,
                     };
-                    if serde_json::to_writer(&mut self.buf, &line).is_ok() {
-                        self.buf.push(b'\n');
+                    if serde_json::to_writer(&mut self.out.buf, &line).is_ok() {
+                        self.out.buf.push(b'\n');
                     }
                 } else {
-                    self.rows.push(row(label, &audit));
+                    self.rows.push(report::table_row(label, &audit));
                 }
             }
         }
-        if self.buf.len() >= 1 << 16 && !self.flush(io) {
+        if !self.out.maybe_flush(io) {
             return false;
         }
         if self.show_progress() && (self.done - self.progress_shown) * 100 >= self.total {
@@ -360,26 +287,9 @@ impl<'c> Output<'c> {
         }
     }
 
-    /// Writes the buffer; `false` once standard output is closed or failing.
-    fn flush(&mut self, io: &mut Io<'_>) -> bool {
-        if self.stopped {
-            return false;
-        }
-        if let Err(e) = io.out.write_all(&self.buf).and_then(|_| io.out.flush()) {
-            self.stopped = true;
-            if !cli::is_broken_pipe(&e) {
-                io.error(format!("could not write output: {}", io_cause(&e)));
-                self.failed = true;
-            }
-            return false;
-        }
-        self.buf.clear();
-        true
-    }
-
     fn finish(mut self, io: &mut Io<'_>) -> ExitCode {
         self.clear_progress(io);
-        if !self.config.json && !self.stopped {
+        if !self.config.json && !self.out.stopped {
             if !self.rows.is_empty() {
                 let mut b = tabled::builder::Builder::new();
                 b.push_record(["MODULE", "VERDICT", "INIT", "EXIT", "FINDINGS"]);
@@ -393,14 +303,20 @@ impl<'c> Output<'c> {
                 // tabled pads every line to the table's width; trailing blanks only get in the
                 // way of grep and diff.
                 for line in table.to_string().lines() {
-                    self.buf.extend_from_slice(line.trim_end().as_bytes());
-                    self.buf.push(b'\n');
+                    self.out.buf.extend_from_slice(line.trim_end().as_bytes());
+                    self.out.buf.push(b'\n');
                 }
             }
-            self.buf.extend_from_slice(self.summary().as_bytes());
+            let summary = Tally {
+                counts: self.counts,
+                errors: self.done - self.counts.iter().sum::<usize>(),
+            };
+            self.out
+                .buf
+                .extend_from_slice(summary.to_string().as_bytes());
         }
-        self.flush(io);
-        if self.failed {
+        self.out.flush(io);
+        if self.failed || self.out.failed {
             ExitCode::Failure
         } else if self.denied {
             ExitCode::Denied
@@ -408,55 +324,6 @@ impl<'c> Output<'c> {
             ExitCode::Success
         }
     }
-
-    /// "4022 modules: 4017 removable, 5 permanent, 0 force-only, 0 kernel-cannot-unload"
-    fn summary(&self) -> String {
-        let audited: usize = self.counts.iter().sum();
-        let parts: Vec<String> = Verdict::ALL
-            .iter()
-            .zip(self.counts)
-            .map(|(v, n)| format!("{n} {v}"))
-            .collect();
-        let mut s = format!(
-            "{audited} module{}: {}",
-            if audited == 1 { "" } else { "s" },
-            parts.join(", ")
-        );
-        let errors = self.done - audited;
-        if errors > 0 {
-            s.push_str(&format!(
-                "; {errors} error{}",
-                if errors == 1 { "" } else { "s" }
-            ));
-        }
-        s.push('\n');
-        s
-    }
-}
-
-/// A table row: module, verdict, init, exit, findings.
-fn row(label: String, audit: &Audit) -> [String; 5] {
-    let hook = |h: &Option<audit::Hook>| match h {
-        Some(h) => h.section.clone().unwrap_or_else(|| "yes".to_string()),
-        None => "-".to_string(),
-    };
-    let findings = if audit.findings.is_empty() {
-        "-".to_string()
-    } else {
-        audit
-            .findings
-            .iter()
-            .map(|f| f.id.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    [
-        label,
-        audit.verdict.to_string(),
-        hook(&audit.init),
-        hook(&audit.exit),
-        findings,
-    ]
 }
 
 #[cfg(test)]
@@ -467,19 +334,5 @@ mod tests {
     #[test]
     fn command_is_well_formed() {
         ModauditArgs::command().debug_assert();
-    }
-
-    #[test]
-    fn deny_accepts_verdicts_and_findings_only() {
-        assert_eq!(
-            parse_rule("permanent"),
-            Ok(Rule::Verdict(Verdict::Permanent))
-        );
-        assert_eq!(
-            parse_rule("owner-this-module"),
-            Ok(Rule::Finding(FindingId::OwnerThisModule))
-        );
-        let err = parse_rule("nope").unwrap_err();
-        assert!(err.contains("force-only") && err.contains("symbol-get-without-put"));
     }
 }

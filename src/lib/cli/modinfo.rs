@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{ArgMatches, Parser};
 
-use crate::cli::{self, Io, Parsed};
+use crate::cli::{self, Io, Message, Parsed, Report};
 use crate::error::Error;
 use crate::exit_code::ExitCode;
 use crate::file::modinfo::{self, ModuleInfo, Separator};
@@ -151,34 +151,6 @@ impl Config {
     }
 }
 
-/// One line for standard error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Message {
-    /// `ERROR:`.
-    Error(String),
-    /// `WARNING:`.
-    Warning(String),
-}
-
-/// What one argument produced: its output and its messages, kept apart so arguments can be
-/// processed in parallel and printed in order.
-#[derive(Debug, Default)]
-pub struct Report {
-    /// Bytes for standard output.
-    pub out: Vec<u8>,
-    /// Lines for standard error, printed after `out`.
-    pub messages: Vec<Message>,
-    /// Whether the argument failed (exit status 1).
-    pub failed: bool,
-}
-
-impl Report {
-    fn error(&mut self, msg: String) {
-        self.messages.push(Message::Error(msg));
-        self.failed = true;
-    }
-}
-
 /// Runs modinfo with `argv` (argv[0] included).
 pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
     let (args, matches) = match cli::parse::<ModinfoArgs>(argv, io) {
@@ -211,58 +183,38 @@ const PARALLEL_MIN: usize = 8;
 pub fn run(config: &Config, io: &mut Io<'_>) -> ExitCode {
     let dir = ModuleDir::new(config.moddir.clone());
     let mut failed = false;
-    let mut out_buf: Vec<u8> = Vec::with_capacity(1 << 16);
-    let mut print = |report: Report, io: &mut Io<'_>| -> bool {
-        failed |= report.failed;
-        out_buf.extend_from_slice(&report.out);
-        if !report.messages.is_empty() || out_buf.len() >= 1 << 16 {
-            if let Err(e) = io.out.write_all(&out_buf).and_then(|_| io.out.flush()) {
-                if !cli::is_broken_pipe(&e) {
-                    io.error(format!(
-                        "could not write output: {}",
-                        crate::error::io_cause(&e)
-                    ));
-                    failed = true;
-                }
-                return false;
-            }
-            out_buf.clear();
-        }
-        for m in report.messages {
-            match m {
-                Message::Error(s) => io.error(s),
-                Message::Warning(s) => io.warning(s),
-            }
-        }
-        true
-    };
+    let mut out = cli::Output::default();
     let threads = if config.modules.len() < PARALLEL_MIN {
         1
     } else {
         parallel::threads()
     };
-    let mut stopped = false;
     parallel::ordered(
         &config.modules,
         threads,
         |arg| process(config, &dir, arg),
         |report| {
-            let more = print(report, io);
-            stopped |= !more;
-            more
+            failed |= report.failed;
+            out.buf.extend_from_slice(&report.out);
+            let more = if report.messages.is_empty() {
+                out.maybe_flush(io)
+            } else {
+                out.flush(io)
+            };
+            if !more {
+                return false;
+            }
+            for m in report.messages {
+                match m {
+                    Message::Error(s) => io.error(s),
+                    Message::Warning(s) => io.warning(s),
+                }
+            }
+            true
         },
     );
-    if !stopped
-        && let Err(e) = io.out.write_all(&out_buf).and_then(|_| io.out.flush())
-        && !cli::is_broken_pipe(&e)
-    {
-        io.error(format!(
-            "could not write output: {}",
-            crate::error::io_cause(&e)
-        ));
-        failed = true;
-    }
-    ExitCode::from_failed(failed)
+    out.flush(io);
+    ExitCode::from_failed(failed || out.failed)
 }
 
 /// Resolves one argument and shows every module it names.
@@ -322,12 +274,12 @@ fn show(
                 if field == "filename" {
                     // Printed without reading the file, as kmod does.
                     report.out.extend_from_slice(&filename);
-                    report.out.push(sep_byte(sep));
+                    report.out.push(sep.byte());
                     continue;
                 }
                 if field == "name" && f.path.is_none() {
                     report.out.extend_from_slice(&f.name);
-                    report.out.push(sep_byte(sep));
+                    report.out.push(sep.byte());
                 }
                 if source.is_none() {
                     match Source::open(dir, f, opened) {
@@ -347,9 +299,9 @@ fn show(
                 } else {
                     for v in info.values(field.as_bytes()) {
                         report.out.extend_from_slice(v);
-                        report.out.push(sep_byte(sep));
+                        report.out.push(sep.byte());
                     }
-                    if SIGNATURE_KEYS.contains(&field.as_str()) {
+                    if modinfo::SIGNATURE_KEYS.contains(&field.as_str()) {
                         report_signature(report, &info, &filename);
                     }
                 }
@@ -369,15 +321,6 @@ fn show(
                 Err(e) => report.error(format!("could not get modinfo from '{name}': {e}")),
             }
         }
-    }
-}
-
-const SIGNATURE_KEYS: [&str; 5] = ["sig_id", "signer", "sig_key", "sig_hashalgo", "signature"];
-
-fn sep_byte(sep: Separator) -> u8 {
-    match sep {
-        Separator::Newline => b'\n',
-        Separator::Nul => 0,
     }
 }
 

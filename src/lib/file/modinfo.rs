@@ -224,7 +224,8 @@ pub enum Separator {
 }
 
 impl Separator {
-    fn byte(self) -> u8 {
+    /// The byte that ends a line: `\n`, or NUL for `-0`.
+    pub fn byte(self) -> u8 {
         match self {
             Separator::Newline => b'\n',
             Separator::Nul => 0,
@@ -299,6 +300,9 @@ pub fn write_param_field(out: &mut Vec<u8>, params: &[Param<'_>], sep: Separator
         out.push(sep.byte());
     }
 }
+
+/// The keys whose values come from the signature.
+pub const SIGNATURE_KEYS: [&str; 5] = ["sig_id", "signer", "sig_key", "sig_hashalgo", "signature"];
 
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
