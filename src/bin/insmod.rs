@@ -1,4 +1,6 @@
-//! `insmod`: insert a module into the kernel.
+//! `insmod`: insert a module file into the kernel.
+mod common;
+
 fn main() -> std::process::ExitCode {
-    rkmod::cli::run_main(rkmod::cli::insmod::main)
+    common::main(rkmod::cli::insmod::main)
 }

@@ -1,4 +1,6 @@
 //! `lsmod`: list loaded modules.
+mod common;
+
 fn main() -> std::process::ExitCode {
-    rkmod::cli::run_main(rkmod::cli::lsmod::main)
+    common::main(rkmod::cli::lsmod::main)
 }

@@ -1,4 +1,6 @@
-//! `modaudit`: tell from the ELF whether a module can ever be unloaded.
+//! `modaudit`: tell, before loading, whether modules can ever be unloaded.
+mod common;
+
 fn main() -> std::process::ExitCode {
-    rkmod::cli::run_main(rkmod::cli::modaudit::main)
+    common::main(rkmod::cli::modaudit::main)
 }

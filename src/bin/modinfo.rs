@@ -1,4 +1,6 @@
 //! `modinfo`: show information about kernel modules.
+mod common;
+
 fn main() -> std::process::ExitCode {
-    rkmod::cli::run_main(rkmod::cli::modinfo::main)
+    common::main(rkmod::cli::modinfo::main)
 }

@@ -1,5 +1,7 @@
 //! `rkmod`: every tool in one binary, chosen by the name it is invoked under or by its first
 //! argument.
+mod common;
+
 fn main() -> std::process::ExitCode {
-    rkmod::cli::run_main(rkmod::cli::multicall::main)
+    common::main(rkmod::cli::multicall::main)
 }

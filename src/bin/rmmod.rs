@@ -1,4 +1,6 @@
 //! `rmmod`: remove modules from the kernel.
+mod common;
+
 fn main() -> std::process::ExitCode {
-    rkmod::cli::run_main(rkmod::cli::rmmod::main)
+    common::main(rkmod::cli::rmmod::main)
 }

@@ -11,6 +11,9 @@
 //! naming the file and the cause.
 
 #![deny(missing_docs)]
+// The library never panics on input: no unwrap, expect or panic outside tests (clippy.toml
+// allows them in tests).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod audit;
 pub mod cli;

@@ -2,7 +2,13 @@
 //!
 //! Workers take the next index from a shared counter, so one huge module (amdgpu is 19 MiB)
 //! does not stall the others as a fixed window would. The consumer reorders results; a worker
-//! that gets more than [`AHEAD`] items ahead of the consumer waits, which bounds memory.
+//! that gets more than `AHEAD` items ahead of the consumer waits, which bounds memory.
+//!
+//! Why not rayon: its ordered collect (`par_iter().map().collect()`) holds every result until
+//! the last one is done, and `par_bridge` gives up order. The tools need both at once: output
+//! streamed in argument order as soon as each result is ready (so `modinfo … | head` stops
+//! early and the first lines appear at once), with memory bounded by a look-ahead window (a
+//! decompressed module can be tens of MiB; 8000 of them cannot all be held).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

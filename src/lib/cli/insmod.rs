@@ -55,7 +55,7 @@ pub struct InsmodArgs {
     pub args: Vec<OsString>,
 }
 
-/// Runs insmod with `argv` (argv[0] included).
+/// Runs insmod with `argv` (`argv[0]` included).
 pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
     let args = match cli::parse::<InsmodArgs>(argv, io) {
         Parsed::Run(a, _) => a,

@@ -16,6 +16,8 @@ use crate::sysroot::SysRoot;
 /// each one, most recently loaded first. Unlike kmod, a permanent module (an init function but
 /// no exit function: it cannot be removed without --force) shows [permanent] in the last
 /// column, as /proc/modules does.
+// This text is also the --help text and the man page, so `[permanent]` stays as users see it.
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Parser, Debug)]
 #[command(
     name = "lsmod",
@@ -43,7 +45,7 @@ pub struct LsmodArgs {
     pub extra: Vec<OsString>,
 }
 
-/// Runs lsmod with `argv` (argv[0] included).
+/// Runs lsmod with `argv` (`argv[0]` included).
 pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
     let args = match cli::parse::<LsmodArgs>(argv, io) {
         Parsed::Run(a, _) => a,

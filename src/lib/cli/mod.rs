@@ -37,7 +37,7 @@ pub fn version_text() -> String {
 
 /// Where a tool writes, and how it words its messages.
 pub struct Io<'a> {
-    /// The tool's name as invoked (basename of argv[0]), used as the message prefix.
+    /// The tool's name as invoked (basename of `argv[0]`), used as the message prefix.
     pub prog: String,
     /// Standard output.
     pub out: &'a mut dyn Write,
@@ -187,35 +187,66 @@ pub fn is_broken_pipe(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe
 }
 
-/// Runs a tool's `main` with the process's arguments and standard streams; the whole body of
-/// each binary.
-pub fn run_main(tool: fn(Vec<OsString>, &mut Io<'_>) -> ExitCode) -> std::process::ExitCode {
+/// Runs a tool's `main` with the process's arguments and standard streams: the whole body of
+/// each binary, which adds context to the error (see `src/bin/common`). `Err` means standard
+/// output could not be written at the end (a closed pipe is not an error).
+pub fn run_main(tool: fn(Vec<OsString>, &mut Io<'_>) -> ExitCode) -> io::Result<ExitCode> {
     limit_allocator_retention();
     let argv: Vec<OsString> = std::env::args_os().collect();
-    let prog = argv
-        .first()
-        .and_then(|a| std::path::Path::new(a).file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "rkmod".to_string());
     let stdout = io::stdout();
-    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut out = Watched {
+        inner: io::BufWriter::with_capacity(1 << 16, stdout.lock()),
+        failed: false,
+    };
     let stderr = io::stderr();
     let mut err = stderr.lock();
     let code = {
         let mut io = Io {
-            prog,
+            prog: prog_name(),
             out: &mut out,
             err: &mut err,
             syslog: false,
         };
         tool(argv, &mut io)
     };
-    if let Err(e) = out.flush()
-        && !is_broken_pipe(&e)
-    {
-        return ExitCode::Failure.into();
+    // A write error the tool already saw is the tool's to report (it did, and failed).
+    let seen = out.failed;
+    match out.flush() {
+        Err(e) if !seen && !is_broken_pipe(&e) => Err(e),
+        _ => Ok(code),
     }
-    code.into()
+}
+
+/// Standard output that remembers whether a write to it has failed.
+struct Watched<W: Write> {
+    inner: W,
+    failed: bool,
+}
+
+impl<W: Write> Write for Watched<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.failed |= r.is_err();
+        r
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let r = self.inner.flush();
+        self.failed |= r.is_err();
+        r
+    }
+}
+
+/// The name this process was invoked under (basename of `argv[0]`), for message prefixes.
+pub fn prog_name() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "rkmod".to_string())
 }
 
 /// glibc raises its mmap threshold each time a large block is freed, after which large buffers

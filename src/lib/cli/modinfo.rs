@@ -151,7 +151,7 @@ impl Config {
     }
 }
 
-/// Runs modinfo with `argv` (argv[0] included).
+/// Runs modinfo with `argv` (`argv[0]` included).
 pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
     let (args, matches) = match cli::parse::<ModinfoArgs>(argv, io) {
         Parsed::Run(a, m) => (a, m),

@@ -10,12 +10,12 @@ use crate::exit_code::ExitCode;
 
 /// One tool the multicall binary offers.
 pub struct Tool {
-    /// Its name: the argv[0] it answers to, and its subcommand.
+    /// Its name: the `argv[0]` it answers to, and its subcommand.
     pub name: &'static str,
-    /// Other subcommand names (kmod's `kmod list` is `lsmod`). Not accepted as argv[0], as kmod
+    /// Other subcommand names (kmod's `kmod list` is `lsmod`). Not accepted as `argv[0]`, as kmod
     /// accepts only the tools' own names there.
     pub aliases: &'static [&'static str],
-    /// Its entry point, taking argv with argv[0].
+    /// Its entry point, taking argv with `argv[0]`.
     pub main: fn(Vec<OsString>, &mut Io<'_>) -> ExitCode,
     /// Its clap definition.
     pub command: fn() -> Command,
@@ -112,8 +112,8 @@ pub fn command() -> Command {
     cmd
 }
 
-/// Runs whichever tool `argv` asks for: argv[0]'s basename if it names a tool, else (as
-/// `rkmod`) the subcommand in argv[1].
+/// Runs whichever tool `argv` asks for: `argv[0]`'s basename if it names a tool, else (as
+/// `rkmod`) the subcommand in `argv[1]`.
 pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
     let argv0 = argv.first().cloned().unwrap_or_else(|| NAME.into());
     if let Some(tool) = tool_by_program(&argv0) {

@@ -75,7 +75,7 @@ extern "C" fn on_sigint(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::Relaxed);
 }
 
-/// Runs rmmod with `argv` (argv[0] included).
+/// Runs rmmod with `argv` (`argv[0]` included).
 pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
     let args = match cli::parse::<RmmodArgs>(argv, io) {
         Parsed::Run(a, _) => a,
