@@ -1,18 +1,13 @@
 //! modaudit on our fixtures: verdicts, findings, compressed variants, `--deny`, JSON, bad
 //! input, directories, name lookups, a vermagic without `mod_unload`, a closed pipe.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use crate::harness::*;
 
-fn modaudit() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_modaudit"));
-    c.env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("LC_ALL", "C");
-    c
+fn modaudit() -> Run {
+    ours("modaudit")
 }
 
 fn stdout(o: &Output) -> String {
@@ -587,25 +582,11 @@ fn a_closed_pipe_is_silent() {
     for json in [false, true] {
         let mut c = modaudit();
         if json {
-            c.arg("--json");
+            c = c.arg("--json");
         }
-        let mut child = c
-            .args(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        drop(child.stdout.take());
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        let status = child.wait().unwrap();
-        assert_eq!(err, "", "json={json}");
-        assert_eq!(status.code(), Some(0), "json={json}");
+        let o = c.args(&args).output_with_closed_stdout();
+        assert_eq!(stderr(&o), "", "json={json}");
+        assert_eq!(o.status.code(), Some(0), "json={json}");
     }
 }
 
