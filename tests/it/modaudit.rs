@@ -394,7 +394,31 @@ fn bad_inputs_are_one_line_errors() {
             assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
             continue;
         }
-        assert_one_line_error(&o, &["modaudit: ERROR: ", &path.display().to_string()]);
+        let cause = match name.as_str() {
+            "empty.ko" => "file is too short to be a module (0 bytes)",
+            "short.ko" => "file is too short to be a module (5 bytes)",
+            "truncated.ko" | "truncated_head.ko" => {
+                "ELF section header table extends past the end of the file"
+            }
+            "notelf.ko" => "not an ELF file (bad magic)",
+            "notmodule.ko" | "elf32.ko" => {
+                "not a loadable module (no .gnu.linkonce.this_module section)"
+            }
+            "corrupt.ko.xz" => "corrupt xz data",
+            "corrupt.ko.zst" => "corrupt zstd data",
+            "corrupt.ko.gz" => "corrupt gzip data",
+            "bomb.ko.xz" => "xz data expands beyond 256 MiB (decompression bomb?)",
+            "bomb.ko.zst" => "zstd data expands beyond 256 MiB (decompression bomb?)",
+            "bomb.ko.gz" => "gzip data expands beyond 256 MiB (decompression bomb?)",
+            other => panic!("bad/{other}: no cause listed here; add one"),
+        };
+        assert_one_line_error(
+            &o,
+            &[
+                &format!("modaudit: ERROR: {}: {cause}", path.display()),
+                cause,
+            ],
+        );
         assert_eq!(
             stdout(&o),
             "0 modules: 0 removable, 0 permanent, 0 force-only, 0 kernel-cannot-unload; 1 error\n",
