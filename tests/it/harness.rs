@@ -473,6 +473,11 @@ impl FakeRoot {
         FakeRoot { dir, release }
     }
 
+    /// A root with nothing loaded.
+    pub fn empty() -> FakeRoot {
+        FakeRoot::new(&[], &[], &[])
+    }
+
     /// Writes a file under the root, creating its directories.
     pub fn write(&self, rel: &str, contents: impl AsRef<[u8]>) {
         let p = self.path().join(rel);

@@ -115,3 +115,87 @@ fn clap_definition_is_consistent() {
     use clap::CommandFactory;
     rkmod::cli::rmmod::RmmodArgs::command().debug_assert();
 }
+
+#[test]
+fn rmmod_makes_the_call_kmod_makes() {
+    // Plain: delete_module(name, O_NONBLOCK), once, whatever the kernel answers.
+    for errno in [None, Some("EBUSY"), Some("EAGAIN")] {
+        let sys = sample_system();
+        if let Some(e) = errno {
+            sys.fail_with(e);
+        }
+        let o = sys.ours("rmmod", &["x"]);
+        assert_eq!(
+            o.status.code(),
+            Some(i32::from(errno.is_some())),
+            "{errno:?}"
+        );
+        assert_eq!(
+            sys.calls(),
+            ["delete_module x flags=O_NONBLOCK"],
+            "{errno:?}"
+        );
+    }
+    // A path names the module by its file name, as kmod does.
+    let sys = sample_system();
+    let f = sys.path().join("x.ko.zst");
+    std::fs::write(&f, b"").unwrap();
+    let o = sys.ours("rmmod", &[f.to_str().unwrap()]);
+    assert_status(&o, 0, "rmmod by path");
+    assert_eq!(sys.calls(), ["delete_module x flags=O_NONBLOCK"]);
+}
+
+#[test]
+fn rmmod_force_sends_o_trunc() {
+    // -f: O_NONBLOCK|O_TRUNC, and kmod's userspace checks skipped: a module in use goes to the
+    // kernel, which decides.
+    for name in ["x", "nft_ct", "nf_tables"] {
+        let sys = sample_system();
+        let o = sys.ours("rmmod", &["-f", name]);
+        assert_status(&o, 0, &format!("rmmod -f {name}"));
+        assert_eq!(
+            sys.calls(),
+            [format!("delete_module {name} flags=O_NONBLOCK|O_TRUNC")],
+            "rmmod -f {name}"
+        );
+    }
+    let sys = sample_system();
+    sys.fail_with("EBUSY");
+    let o = sys.ours("rmmod", &["--force", "nft_ct"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).starts_with("rmmod: ERROR: could not remove module nft_ct: "),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(
+        sys.calls(),
+        ["delete_module nft_ct flags=O_NONBLOCK|O_TRUNC"]
+    );
+}
+
+#[test]
+fn rmmod_wait_calls_once_the_reference_count_reaches_zero() {
+    let sys = sample_system();
+    let refcnt = sys.path().join("sys/module/nft_ct/refcnt");
+    let release = {
+        let refcnt = refcnt.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            // Replaced whole, so rmmod never reads half a file.
+            let tmp = refcnt.with_extension("new");
+            std::fs::write(&tmp, "0\n").unwrap();
+            std::fs::rename(&tmp, &refcnt).unwrap();
+        })
+    };
+    let start = std::time::Instant::now();
+    let o = sys.ours("rmmod", &["--wait=20000", "nft_ct"]);
+    let took = start.elapsed();
+    release.join().unwrap();
+    assert_status(&o, 0, "rmmod --wait nft_ct");
+    assert!(took >= std::time::Duration::from_millis(400), "{took:?}");
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    // No call while the module was in use; one, non-blocking as kmod's modprobe -r --wait
+    // makes it, once it was free.
+    assert_eq!(sys.calls(), ["delete_module nft_ct flags=O_NONBLOCK"]);
+}
