@@ -110,6 +110,106 @@ pub fn kmod(name: &str) -> Option<Run> {
     None
 }
 
+/// kmod's `tool` under strace: its output and the module system calls it made, each failed
+/// with `errno` by strace's error injection, so none reaches the host's kernel. None (with a
+/// skip) without kmod or strace, and None inside host_kernel.rs's traced run, where strace
+/// cannot trace again (that run's own trace covers it).
+pub fn kmod_traced(tool: &str, args: &[&str], errno: &str) -> Option<(Output, Vec<String>)> {
+    kmod(tool)?;
+    let mut argv = vec![format!("/sbin/{tool}")];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    traced(&argv, errno)
+}
+
+/// Set in the environment of host_kernel.rs's traced run of this test binary.
+pub const UNDER_STRACE: &str = "RKMOD_IT_UNDER_STRACE";
+
+/// The module system calls, for strace.
+pub const MODULE_CALLS: &str = "init_module,finit_module,delete_module";
+
+fn traced(argv: &[String], errno: &str) -> Option<(Output, Vec<String>)> {
+    if std::env::var_os(UNDER_STRACE).is_some()
+        || !require("strace", "strace", "kmod's system calls")
+    {
+        return None;
+    }
+    let t = TempDir::new("kmod-strace");
+    let log = t.0.join("trace");
+    let o = program("strace")
+        .args(["-f", "-qq", "--seccomp-bpf", "-s", "4096", "-o"])
+        .arg(&log)
+        .arg(format!("--trace={MODULE_CALLS}"))
+        .arg(format!("--inject={MODULE_CALLS}:error={errno}"))
+        .arg("--")
+        .args(argv)
+        .output();
+    let trace = std::fs::read_to_string(&log).unwrap();
+    let calls = trace
+        .lines()
+        .filter_map(|l| {
+            let call = strace_call(l)?;
+            assert!(l.ends_with("(INJECTED)"), "not failed by strace: {l}");
+            Some(call)
+        })
+        .collect();
+    Some((o, calls))
+}
+
+/// A module system call in strace's words, as the fake kernel records it but without the file
+/// (strace shows a descriptor or an address): `finit_module flags=0x3 params="a=1"`,
+/// `init_module len=9024 params=""`, `delete_module x flags=O_NONBLOCK|O_TRUNC`.
+fn strace_call(line: &str) -> Option<String> {
+    let at = ["finit_module(", "init_module(", "delete_module("]
+        .iter()
+        .filter_map(|c| line.find(c).map(|i| (i, c.len())))
+        .min()?;
+    let (name, rest) = line[at.0..].split_at(at.1 - 1);
+    // strace pads before " = RESULT"; the result holds no '=', the arguments may.
+    let args = rest[1..rest.rfind(" = ")?].trim_end().strip_suffix(')')?;
+    let quoted = |s: &str| -> Option<(String, String)> {
+        let s = s.strip_prefix('"')?;
+        let end = s.find('"')?;
+        Some((s[..end].to_string(), s[end + 1..].to_string()))
+    };
+    Some(match name {
+        "finit_module" => {
+            let (_, rest) = args.split_once(", ")?;
+            let (params, rest) = quoted(rest)?;
+            let flags = rest.strip_prefix(", ")?.split('|').try_fold(0u32, |f, n| {
+                Some(
+                    f | match n {
+                        "MODULE_INIT_IGNORE_MODVERSIONS" => 1,
+                        "MODULE_INIT_IGNORE_VERMAGIC" => 2,
+                        "MODULE_INIT_COMPRESSED_FILE" => 4,
+                        n => u32::from_str_radix(n.trim_start_matches("0x"), 16).ok()?,
+                    },
+                )
+            })?;
+            format!("finit_module flags={flags:#x} params=\"{params}\"")
+        }
+        "init_module" => {
+            let mut parts = args.splitn(3, ", ");
+            let _image = parts.next()?;
+            let len = parts.next()?;
+            let (params, _) = quoted(parts.next()?)?;
+            format!("init_module len={len} params=\"{params}\"")
+        }
+        _ => {
+            let (module, rest) = quoted(args)?;
+            format!("delete_module {module} flags={}", rest.strip_prefix(", ")?)
+        }
+    })
+}
+
+/// A fake kernel's record line without its file, to compare with [`kmod_traced`]'s.
+pub fn without_file(call: &str) -> String {
+    let mut words: Vec<&str> = call.split(' ').collect();
+    if words[0] != "delete_module" {
+        words.remove(1);
+    }
+    words.join(" ")
+}
+
 /// Any other program (a link to rkmod, make, mandoc, a shell), with the same clean
 /// environment.
 pub fn program(path: impl AsRef<OsStr>) -> Run {
@@ -504,6 +604,26 @@ impl FakeRoot {
     /// private mount namespace (kmod cannot be pointed at another root), or None with a skip
     /// when that is impossible here (not root, no unshare); under CI that is a failure.
     pub fn kmod(&self, tool: &str, args: &[&str]) -> Option<Output> {
+        self.kmod_in_namespace(tool, args, None).map(|(o, _)| o)
+    }
+
+    /// [`FakeRoot::kmod`] under strace: the module system calls kmod makes, failed with `errno`
+    /// before they reach the kernel (see [`kmod_traced`]).
+    pub fn kmod_traced(
+        &self,
+        tool: &str,
+        args: &[&str],
+        errno: &str,
+    ) -> Option<(Output, Vec<String>)> {
+        self.kmod_in_namespace(tool, args, Some(errno))
+    }
+
+    fn kmod_in_namespace(
+        &self,
+        tool: &str,
+        args: &[&str],
+        trace: Option<&str>,
+    ) -> Option<(Output, Vec<String>)> {
         kmod(tool)?;
         if !require("unshare", "util-linux", "kmod on a fake root") {
             return None;
@@ -518,12 +638,17 @@ impl FakeRoot {
             rel = self.release,
             uname = uname.trim(),
         );
-        let o = program("unshare")
-            .args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"])
-            .args(args)
-            .output();
+        let mut argv: Vec<String> = ["unshare", "-m", "--propagation", "private", "sh", "-c"]
+            .map(String::from)
+            .to_vec();
+        argv.extend([script, "sh".to_string()]);
+        argv.extend(args.iter().map(|a| a.to_string()));
+        let (o, calls) = match trace {
+            None => (program(&argv[0]).args(&argv[1..]).output(), Vec::new()),
+            Some(errno) => traced(&argv, errno)?,
+        };
         if !text(&o.stderr).contains("unshare failed") && o.status.code() != Some(32) {
-            return Some(o);
+            return Some((o, calls));
         }
         skip("cannot run kmod in a mount namespace here (needs root and unshare)");
         None

@@ -13,8 +13,6 @@ use std::time::Duration;
 
 use crate::harness::*;
 
-/// Set in the environment of the traced run.
-const UNDER_STRACE: &str = "RKMOD_IT_UNDER_STRACE";
 /// The module the probe asks to remove: no kernel has it.
 const PROBE: &str = "rkmod_strace_probe";
 /// The errno strace gives every traced call: one the kernel's module calls never return, so
@@ -48,7 +46,7 @@ fn the_host_suite_makes_no_module_system_call() {
     }
     let t = TempDir::new("strace");
     let log = t.0.join("trace");
-    let calls = "init_module,finit_module,delete_module";
+    let calls = MODULE_CALLS;
     let mut run = program("strace")
         .args(["-f", "-qq", "--seccomp-bpf", "-o"])
         .arg(&log)

@@ -202,6 +202,42 @@ fn refusals_before_the_kernel_make_no_call() {
     }
 }
 
+/// kmod 30's insmod, run under strace (every module call failed by strace before it reaches
+/// the kernel), makes the calls our insmod makes. kmod 30 does not read
+/// /sys/module/compression, does not quote parameter values and has no gzip: those cases are
+/// checked against the reference above, not here.
+#[test]
+fn kmod_makes_the_same_calls_under_strace() {
+    let (plain, xz, zst) = (
+        path("rk_basic.ko"),
+        path("rk_basic.ko.xz"),
+        path("rk_basic.ko.zst"),
+    );
+    let cases: &[(&str, &[&str])] = &[
+        ("EDOM", &[&plain]),
+        ("EDOM", &["-f", &plain]),
+        ("EDOM", &[&plain, "int_param=3", "str_param=abc"]),
+        ("EDOM", &[&xz]),
+        ("EDOM", &[&zst, "int_param=4"]),
+        ("EDOM", &["-f", &xz]),
+        ("EEXIST", &[&plain]),
+        // Without finit_module: init_module next, for both.
+        ("ENOSYS", &[&plain, "int_param=5"]),
+    ];
+    for (errno, args) in cases {
+        let what = format!("insmod {} ({errno})", args.join(" "));
+        let Some((k, kmod_calls)) = kmod_traced("insmod", args, errno) else {
+            return;
+        };
+        assert_eq!(k.status.code(), Some(1), "kmod {what}: {}", text(&k.stderr));
+        let (o, ours) = insmod(None, Some(errno), args);
+        assert_eq!(o.status.code(), Some(1), "{what}");
+        let ours: Vec<String> = ours.iter().map(|c| without_file(c)).collect();
+        assert!(!ours.is_empty(), "{what}");
+        assert_eq!(ours, kmod_calls, "{what}: ours (left) and kmod's (right)");
+    }
+}
+
 #[test]
 fn clap_definition_is_consistent() {
     use clap::CommandFactory;

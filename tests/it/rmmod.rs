@@ -110,6 +110,38 @@ fn rmmod_wait_times_out_with_the_reason() {
     assert_one_line_error(&o, &["is builtin"]);
 }
 
+/// kmod's rmmod, under strace in a mount namespace over the same fake tree (each call failed by
+/// strace before it reaches the kernel), makes the calls our rmmod records.
+#[test]
+fn kmod_makes_the_same_calls_under_strace() {
+    let cases: &[(&str, &[&str])] = &[
+        ("EDOM", &["x"]),
+        ("EBUSY", &["x"]),
+        ("EDOM", &["-f", "x"]),
+        ("EDOM", &["-f", "nft_ct"]),
+        ("EDOM", &["-f", "notloaded"]),
+        // Refused before any call, by both.
+        ("EDOM", &["nft_ct"]),
+        ("EDOM", &["ext4_builtin"]),
+    ];
+    for (errno, args) in cases {
+        let what = format!("rmmod {} ({errno})", args.join(" "));
+        let sys = sample_system();
+        let Some((k, kmod_calls)) = sys.kmod_traced("rmmod", args, errno) else {
+            return;
+        };
+        assert_eq!(k.status.code(), Some(1), "kmod {what}: {}", text(&k.stderr));
+        sys.fail_with(errno);
+        let o = sys.ours("rmmod", args);
+        assert_eq!(o.status.code(), Some(1), "{what}");
+        assert_eq!(
+            sys.calls(),
+            kmod_calls,
+            "{what}: ours (left) and kmod's (right)"
+        );
+    }
+}
+
 #[test]
 fn clap_definition_is_consistent() {
     use clap::CommandFactory;
