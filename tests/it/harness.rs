@@ -782,3 +782,29 @@ pub fn sample_system() -> FakeRoot {
         &["printk_like"],
     )
 }
+
+// ---------------------------------------------------------------------------------------------
+// The harness's own promises
+
+#[test]
+#[should_panic(expected = "still running after")]
+fn a_blocked_run_is_killed_and_fails_the_test() {
+    let t = TempDir::new("blocked");
+    let fifo = t.0.join("fifo");
+    assert_status(&program("mkfifo").arg(&fifo).output(), 0, "mkfifo");
+    // Opening a FIFO with no writer blocks for ever.
+    program("cat")
+        .arg(&fifo)
+        .timeout(Duration::from_millis(300))
+        .output();
+}
+
+#[test]
+fn stdin_is_fed_or_empty_and_the_environment_is_clean() {
+    assert_eq!(program("cat").stdin("abc").output().stdout, b"abc");
+    assert_eq!(program("cat").output().stdout, b"");
+    let env = text(&program("env").output().stdout);
+    let mut vars: Vec<&str> = env.lines().collect();
+    vars.sort();
+    assert_eq!(vars, ["LC_ALL=C".to_string(), format!("PATH={CLEAN_PATH}")]);
+}

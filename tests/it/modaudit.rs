@@ -314,7 +314,7 @@ fn deny_exits_2_after_printing_everything() {
         ],
     );
     assert_eq!(o.status.code(), Some(2));
-    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert_one_stderr_line(&o, "--deny with findings");
     assert!(stderr(&o).contains("rk_symget.ko: symbol-get-without-put"));
 
     // A failed argument outranks a denial: exit 1.
@@ -585,7 +585,7 @@ fn names_are_looked_up_like_modinfo() {
     assert_eq!(rows[1][..2], ["rk_permanent", "permanent"], "{out}");
     assert_eq!(rows[2][..2], ["rk_basic", "removable"], "{out}");
     let err = stderr(&o);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_one_stderr_line(&o, "modaudit nosuch");
     assert!(err.starts_with("modaudit: ERROR: nosuch: "), "{err}");
 
     let o = run(
