@@ -1,8 +1,11 @@
 //! The bad-input catalogue: malformed and hostile inputs for every tool, each with the exit
 //! status and the class of message it must get. Inputs are the committed ones in
 //! tests/fixtures/bad/ plus files derived here from rk_basic.ko (truncations at every section
-//! boundary, offsets past the end, overlapping and huge sections, non-UTF-8 and unterminated
-//! .modinfo), special files, and hostile names. Insertion and removal of hostile inputs against a
+//! boundary, which all cut the section header table at the end of the file; cuts inside every
+//! section of a copy whose header table comes first; symbol, relocation and name tables cut or
+//! mislinked; offsets past the end, overlapping and huge sections; non-UTF-8, unterminated and
+//! mid-string .modinfo), special files, and hostile names. Each failure is one stderr line with
+//! the file and its cause, for modinfo and modaudit alike. Insertion and removal of hostile inputs against a
 //! live kernel, with /proc/modules compared before and after, is in
 //! tests/vm/scenarios/rk-insmod.sh and rk-rmmod.sh.
 
