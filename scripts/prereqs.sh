@@ -12,6 +12,7 @@ packages=(
   linux-headers-6.1.0-50-amd64 # builds our C test modules
   time hyperfine               # benchmarks: peak RSS and wall time
   mandoc                       # man page lint
+  strace                       # proves the host tests make no module system call
   dpkg-dev fakeroot            # building the .deb (dpkg-shlibdeps)
   zsh fish                     # syntax checks of the generated completions
 )

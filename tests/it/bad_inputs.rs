@@ -1,35 +1,27 @@
 //! The bad-input catalogue: malformed and hostile inputs for every tool, each with the exit
 //! status and the class of message it must get. Inputs are the committed ones in
 //! tests/fixtures/bad/ plus files derived here from rk_basic.ko (truncations at every section
-//! boundary, offsets past the end, overlapping and huge sections, non-UTF-8 and unterminated
-//! .modinfo), special files, and hostile names. Insertion and removal of hostile inputs against a
+//! boundary, which all cut the section header table at the end of the file; cuts inside every
+//! section of a copy whose header table comes first; symbol, relocation and name tables cut or
+//! mislinked; offsets past the end, overlapping and huge sections; non-UTF-8, unterminated and
+//! mid-string .modinfo), special files, and hostile names. Each failure is one stderr line with
+//! the file and its cause, for modinfo and modaudit alike. Insertion and removal of hostile inputs against a
 //! live kernel, with /proc/modules compared before and after, is in
 //! tests/vm/scenarios/rk-insmod.sh and rk-rmmod.sh.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
+use std::time::Duration;
 
 use crate::harness::*;
 
-fn bin(tool: &str) -> &'static str {
-    match tool {
-        "modinfo" => env!("CARGO_BIN_EXE_modinfo"),
-        "modaudit" => env!("CARGO_BIN_EXE_modaudit"),
-        "insmod" => env!("CARGO_BIN_EXE_insmod"),
-        "rmmod" => env!("CARGO_BIN_EXE_rmmod"),
-        "lsmod" => env!("CARGO_BIN_EXE_lsmod"),
-        other => panic!("{other}"),
-    }
-}
-
+/// Our tool `name` on `args`, stdin /dev/null. A run that blocks (on a FIFO, say) is killed
+/// after ten seconds and fails the test.
 fn tool(name: &str, args: &[&str]) -> Output {
-    Command::new(bin(name))
+    ours(name)
         .args(args)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .stdin(Stdio::null())
+        .timeout(Duration::from_secs(10))
         .output()
-        .unwrap()
 }
 
 /// One catalogue entry: run, then check status, stderr class, and that there is no panic.
@@ -43,7 +35,8 @@ fn expect(what: &str, out: &Output, status: i32, needles: &[&str]) {
         "{what}: status; stderr: {err}"
     );
     if status != 0 {
-        assert!(err.lines().count() >= 1, "{what}: a failure must say why");
+        // One input per run: one line saying why.
+        assert_one_stderr_line(out, what);
         for l in err.lines() {
             assert!(
                 l.contains(": ERROR: ") || l.contains(": DENIED: "),
@@ -144,7 +137,7 @@ fn truncated_at_every_section_boundary() {
             &format!("modaudit cut at {cut}"),
             &tool("modaudit", &[&shown]),
             1,
-            &[&shown],
+            &[&shown, class],
         );
         n += 1;
     }
@@ -191,7 +184,12 @@ fn section_offsets_and_sizes_out_of_bounds() {
             1,
             &[&s, class],
         );
-        expect(&format!("modaudit {s}"), &tool("modaudit", &[&s]), 1, &[&s]);
+        expect(
+            &format!("modaudit {s}"),
+            &tool("modaudit", &[&s]),
+            1,
+            &[&s, class],
+        );
     }
 }
 
@@ -223,8 +221,18 @@ fn odd_but_valid_modinfo_is_shown_as_kmod_shows_it() {
     let overlapping = derived(&t.0, "overlapping.ko", |d| {
         d[at + 24..at + 32].copy_from_slice(&text_off.to_le_bytes());
     });
+    // .modinfo ends four bytes into "license=GPL": a key "lice" with no value, for kmod too.
+    let modinfo = &data[mi_off as usize..(mi_off + mi_size) as usize];
+    let license = modinfo.windows(8).position(|w| w == b"license=").unwrap();
+    let mid_string = derived(&t.0, "modinfo_mid_string.ko", |d| {
+        d[at + 32..at + 40].copy_from_slice(&(license as u64 + 4).to_le_bytes());
+    });
+    let o = tool("modinfo", &[&mid_string.display().to_string()]);
+    let shown = text(&o.stdout);
+    assert!(shown.contains("\nlice:           \n"), "{shown}");
+    assert!(!shown.contains("license"), "{shown}");
     drop(data);
-    for f in [&non_utf8, &unterminated, &overlapping] {
+    for f in [&non_utf8, &unterminated, &overlapping, &mid_string] {
         let s = f.display().to_string();
         let o = tool("modinfo", &[&s]);
         expect(&format!("modinfo {s}"), &o, 0, &[]);
@@ -301,13 +309,7 @@ fn committed_hostile_fixtures_for_every_reading_tool() {
 fn special_files_and_paths() {
     let t = TempDir::new("special");
     let fifo = t.0.join("fifo.ko");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert_status(&program("mkfifo").arg(&fifo).output(), 0, "mkfifo");
     let dir = t.0.join("dir.ko");
     std::fs::create_dir(&dir).unwrap();
     let loop1 = t.0.join("loop1.ko");
@@ -393,6 +395,16 @@ fn special_files_and_paths() {
         1,
         &["does not support loading from stdin"],
     );
+    // Even with a module waiting on stdin.
+    expect(
+        "insmod stdin with a module on it",
+        &ours("insmod")
+            .arg("-")
+            .stdin(std::fs::read(fixture("rk_basic.ko")).unwrap())
+            .output(),
+        1,
+        &["does not support loading from stdin"],
+    );
     expect(
         "insmod nothing",
         &tool("insmod", &[]),
@@ -453,11 +465,10 @@ fn full_disk_and_closed_stdout() {
         ("modinfo", vec![f.as_str()]),
         ("modaudit", vec![f.as_str()]),
     ] {
-        let full = Command::new(bin(t))
+        let full = ours(t)
             .args(&args)
-            .stdout(std::fs::File::create("/dev/full").unwrap())
-            .output()
-            .unwrap();
+            .stdout_to(std::fs::File::create("/dev/full").unwrap())
+            .output();
         expect(
             &format!("{t} > /dev/full"),
             &full,
@@ -465,11 +476,288 @@ fn full_disk_and_closed_stdout() {
             &["could not write output: No space left on device"],
         );
         let script = format!("{} {} | head -c 0", bin(t), args.join(" "));
-        let closed = Command::new("sh").arg("-c").arg(script).output().unwrap();
+        let closed = shell(&script).output();
         assert!(
             closed.stderr.is_empty(),
             "{t} | head -c 0: {}",
             String::from_utf8_lossy(&closed.stderr)
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cuts that reach past the section header table check: the table intact, contents cut.
+
+/// Section header fields (ELF64): offsets inside one 64-byte header.
+const SH_OFFSET: usize = 24;
+const SH_SIZE: usize = 32;
+const SH_LINK: usize = 40;
+
+/// Where section header `i` of 64-bit little-endian `d` starts.
+fn header_of(d: &[u8], i: usize) -> usize {
+    u64::from_le_bytes(d[40..48].try_into().unwrap()) as usize + i * 64
+}
+
+fn put_u64(d: &mut [u8], at: usize, v: u64) {
+    d[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Sets field `field` of section header `i`: 4 bytes for sh_link, 8 for the others used here.
+fn set_sh(d: &mut [u8], i: usize, field: usize, v: u64) {
+    let at = header_of(d, i) + field;
+    if field == SH_LINK {
+        d[at..at + 4].copy_from_slice(&(v as u32).to_le_bytes());
+    } else {
+        put_u64(d, at, v);
+    }
+}
+
+fn get_u64(d: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(d[at..at + 8].try_into().unwrap())
+}
+
+/// The index of rk_basic.ko's section `name`.
+fn index_of(name: &str) -> usize {
+    let data = std::fs::read(fixture("rk_basic.ko")).unwrap();
+    let elf = rkmod::file::elf::Elf::parse(&data).unwrap();
+    elf.find_section(name).unwrap().0
+}
+
+/// rk_basic.ko with its section header table moved from the end of the file to just after the
+/// ELF header (every section's offset shifted to match): the same module, but a cut now removes
+/// section contents and leaves the header table whole.
+fn table_first() -> Vec<u8> {
+    let src = std::fs::read(fixture("rk_basic.ko")).unwrap();
+    let shoff = get_u64(&src, 40) as usize;
+    let shnum = usize::from(u16::from_le_bytes([src[60], src[61]]));
+    let table_len = shnum * 64;
+    assert_eq!(
+        shoff + table_len,
+        src.len(),
+        "rk_basic.ko's table is at its end"
+    );
+    let mut d = Vec::with_capacity(src.len());
+    d.extend_from_slice(&src[..64]);
+    d.extend_from_slice(&src[shoff..]);
+    d.extend_from_slice(&src[64..shoff]);
+    put_u64(&mut d, 40, 64);
+    for i in 1..shnum {
+        let off = get_u64(&d, header_of(&d, i) + SH_OFFSET);
+        set_sh(&mut d, i, SH_OFFSET, off + table_len as u64);
+    }
+    d
+}
+
+#[test]
+fn cuts_inside_sections_with_the_header_table_intact() {
+    let t = TempDir::new("cut-contents");
+    let whole = table_first();
+    let moved = t.0.join("table_first.ko");
+    std::fs::write(&moved, &whole).unwrap();
+    // The moved copy is the same module: what the cuts test is the cut, nothing else.
+    let body = |o: &Output| {
+        let s = text(&without_build_id(&o.stdout));
+        s[s.find('\n').unwrap()..].to_string()
+    };
+    let original = tool("modinfo", &[&fixture("rk_basic.ko").display().to_string()]);
+    let copy = tool("modinfo", &[&moved.display().to_string()]);
+    expect("modinfo table_first.ko", &copy, 0, &[]);
+    assert_eq!(body(&copy), body(&original));
+    let audit = |f: &Path| {
+        let o = tool("modaudit", &["--json", &f.display().to_string()]);
+        expect(&format!("modaudit {}", f.display()), &o, 0, &[]);
+        let mut v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["filename"] = serde_json::Value::Null;
+        v
+    };
+    assert_eq!(audit(&moved), audit(&fixture("rk_basic.ko")));
+
+    let elf = rkmod::file::elf::Elf::parse(&whole).unwrap();
+    let sections: Vec<(usize, u32, u64, u64)> = elf
+        .sections()
+        .iter()
+        .enumerate()
+        .map(|(i, sh)| (i, sh.sh_type, sh.sh_offset, sh.sh_size))
+        .collect();
+    let nobits = goblin::elf::section_header::SHT_NOBITS;
+    let mut cuts: Vec<u64> = sections
+        .iter()
+        .filter(|&&(_, typ, _, size)| typ != nobits && size > 0)
+        .flat_map(|&(_, _, off, size)| [off + size / 2, off + size - 1])
+        .collect();
+    cuts.sort();
+    cuts.dedup();
+    let mut n = 0;
+    for cut in cuts {
+        // The first section, in header order, that the cut leaves incomplete.
+        let (first, ..) = *sections
+            .iter()
+            .find(|&&(_, typ, off, size)| typ != nobits && off + size > cut)
+            .unwrap();
+        let f = t.0.join(format!("contents_cut{cut}.ko"));
+        std::fs::write(&f, &whole[..cut as usize]).unwrap();
+        export_for_vm(&f);
+        let shown = f.display().to_string();
+        let cause = format!("ELF section #{first} extends past the end of the file");
+        for reader in ["modinfo", "modaudit"] {
+            expect(
+                &format!("{reader} cut at {cut}"),
+                &tool(reader, &[&shown]),
+                1,
+                &[&shown, &cause],
+            );
+        }
+        if let Some(k) = kmod("modinfo") {
+            assert_eq!(k.arg(&f).output().status.code(), Some(1), "kmod, cut {cut}");
+        }
+        n += 1;
+    }
+    assert!(n >= 50, "only {n} cuts");
+}
+
+#[test]
+fn symbol_relocation_and_name_tables_cut_or_broken() {
+    let t = TempDir::new("tables");
+    let symtab = index_of(".symtab");
+    let rela_init = index_of(".rela.init.text");
+    let modinfo = index_of(".modinfo");
+    let shstrtab = index_of(".shstrtab");
+    let size_of = |i: usize| {
+        let d = std::fs::read(fixture("rk_basic.ko")).unwrap();
+        get_u64(&d, header_of(&d, i) + SH_SIZE)
+    };
+    let (symtab_size, rela_size) = (size_of(symtab), size_of(rela_init));
+    let first_rela_info = {
+        let d = std::fs::read(fixture("rk_basic.ko")).unwrap();
+        get_u64(&d, header_of(&d, rela_init) + SH_OFFSET) as usize + 8
+    };
+    type Patch = Box<dyn Fn(&mut Vec<u8>)>;
+    // (file, patch, modaudit's cause or "" for success, exported for the VM's kernel).
+    let cases: Vec<(&str, Patch, &str, bool)> = vec![
+        (
+            "symtab_two_and_a_half_entries.ko",
+            Box::new(move |d| set_sh(d, symtab, SH_SIZE, 60)),
+            "relocation section .rela.init.text refers to symbol #50, but the symbol table has 2",
+            false,
+        ),
+        (
+            "symtab_cut_mid_entry.ko",
+            Box::new(move |d| set_sh(d, symtab, SH_SIZE, symtab_size - 12)),
+            "relocation section .rela__param refers to symbol #55, but the symbol table has 55",
+            false,
+        ),
+        (
+            "symtab_links_itself.ko",
+            Box::new(move |d| set_sh(d, symtab, SH_LINK, symtab as u64)),
+            "symbol table (section #34): invalid string table link",
+            false,
+        ),
+        (
+            "rela_links_to_modinfo.ko",
+            Box::new(move |d| set_sh(d, rela_init, SH_LINK, modinfo as u64)),
+            "relocation section .rela.init.text links to section #12, which is not a symbol table",
+            false,
+        ),
+        (
+            "rela_symbol_out_of_range.ko",
+            Box::new(move |d| {
+                let info = get_u64(d, first_rela_info);
+                put_u64(d, first_rela_info, (9999 << 32) | (info & 0xffff_ffff));
+            }),
+            "relocation section .rela.init.text refers to symbol #9999, but the symbol table has 56",
+            false,
+        ),
+        (
+            // Whole entries are read, as the kernel's apply_relocate_add reads them.
+            "rela_cut_mid_entry.ko",
+            Box::new(move |d| set_sh(d, rela_init, SH_SIZE, rela_size - 5)),
+            "",
+            false,
+        ),
+        (
+            "shstrtab_unterminated.ko",
+            Box::new(move |d| {
+                let size = get_u64(d, header_of(d, shstrtab) + SH_SIZE);
+                set_sh(d, shstrtab, SH_SIZE, size - 1);
+            }),
+            "invalid ELF section name table",
+            true,
+        ),
+        (
+            "shentsize_63.ko",
+            Box::new(|d| d[58..60].copy_from_slice(&63u16.to_le_bytes())),
+            "invalid ELF section header size 63",
+            true,
+        ),
+        (
+            "shnum_zero.ko",
+            Box::new(|d| d[60..62].copy_from_slice(&0u16.to_le_bytes())),
+            "ELF file has no sections",
+            false,
+        ),
+    ];
+    assert_eq!(
+        symtab, 34,
+        "the causes above name rk_basic.ko's section numbers"
+    );
+    assert_eq!(modinfo, 12);
+    for (name, patch, cause, for_vm) in cases {
+        let f = derived(&t.0, name, |d| patch(d));
+        if for_vm {
+            export_for_vm(&f);
+        }
+        let s = f.display().to_string();
+        let header_level = name.starts_with("sh");
+        let info = tool("modinfo", &[&s]);
+        let audit = tool("modaudit", &["--json", &s]);
+        if cause.is_empty() {
+            expect(&format!("modaudit {name}"), &audit, 0, &[]);
+            let v: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+            assert_eq!(v["verdict"], "removable", "{name}");
+            assert_eq!(v["init"]["section"], ".init.text", "{name}");
+        } else {
+            expect(&format!("modaudit {name}"), &audit, 1, &[&s, cause]);
+        }
+        if header_level {
+            // Every reader needs the section names and the header table.
+            expect(&format!("modinfo {name}"), &info, 1, &[&s, cause]);
+            continue;
+        }
+        // modinfo reads neither symbols nor relocations: it shows the module, as kmod does.
+        expect(&format!("modinfo {name}"), &info, 0, &[]);
+        if let Some(k) = kmod("modinfo") {
+            let k = k.arg(&f).output();
+            assert_same(
+                &format!("kmod vs ours on {name}"),
+                &k.stdout,
+                &without_build_id(&info.stdout),
+            );
+        }
+    }
+}
+
+/// Known bug, reported rather than fixed here: modaudit reads a symbol whose name lies past
+/// the end of a cut string table as a symbol with no name, so it finds no init function in
+/// rk_permanent.ko and calls a permanent module removable. A cut string table should be an
+/// error, like a cut symbol table.
+#[test]
+#[ignore = "known bug: modaudit calls a module with a cut .strtab removable"]
+fn a_cut_string_table_is_an_error_not_a_removable_verdict() {
+    let t = TempDir::new("strtab");
+    let mut d = std::fs::read(fixture("rk_permanent.ko")).unwrap();
+    let strtab = {
+        let elf = rkmod::file::elf::Elf::parse(&d).unwrap();
+        elf.find_section(".strtab").unwrap().0
+    };
+    set_sh(&mut d, strtab, SH_SIZE, 16);
+    let f = t.0.join("permanent_strtab_cut.ko");
+    std::fs::write(&f, d).unwrap();
+    let s = f.display().to_string();
+    let o = tool("modaudit", &[&s]);
+    expect(
+        "modaudit permanent_strtab_cut.ko",
+        &o,
+        1,
+        &[&s, "string table"],
+    );
 }

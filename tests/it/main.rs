@@ -1,10 +1,16 @@
 //! Integration tests: the built binaries, run as a user would, against real fixtures and,
-//! where it is installed, Debian's kmod as the oracle.
+//! where it is installed, Debian's kmod as the oracle. harness.rs is the one launcher; there is
+//! one file per tool, plus the bad-input catalogue, the multicall binary, what ships, and the
+//! proof that the suite never makes a module system call on the host (host_kernel.rs).
 
 mod bad_inputs;
 mod fuzz_regressions;
 mod harness;
-mod live;
+mod host_kernel;
+mod insmod;
+mod lsmod;
 mod modaudit;
 mod modinfo;
+mod multicall;
+mod rmmod;
 mod ship;

@@ -1,186 +1,18 @@
-//! What ships: the multicall binary (argv[0] and subcommands), the generated man pages and
-//! completions, `make install`'s layout, and the Debian package.
+//! What ships besides the tools' behaviour: the generated man pages and completions, `make
+//! install`'s layout, and the Debian package. The multicall binary is in multicall.rs.
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use crate::harness::*;
 
 #[path = "../../examples/gendocs.rs"]
 mod gendocs;
 
-const TOOLS: [&str; 5] = ["insmod", "rmmod", "lsmod", "modinfo", "modaudit"];
-
 fn rkmod_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_rkmod"))
-}
-
-/// A command with a clean environment, as the harness runs our binaries.
-fn clean(program: impl AsRef<OsStr>) -> Command {
-    let mut c = Command::new(program);
-    c.env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("LC_ALL", "C");
-    c
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-#[track_caller]
-fn assert_status(out: &Output, code: i32, what: &str) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{what}: exit status\nstdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
-
-/// A tool that must be there under CI=true; elsewhere its absence skips the test, loudly.
-fn required(tool: &str, package: &str, what: &str) -> bool {
-    let found = std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths)
-            .chain(["/usr/sbin", "/usr/bin", "/sbin", "/bin"].map(PathBuf::from))
-            .any(|d| d.join(tool).is_file())
-    });
-    if found {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{tool} is missing (apt-get install {package}); CI requires it for {what}");
-    }
-    eprintln!("SKIP: {tool} is not installed (apt-get install {package}); {what} not checked");
-    false
-}
-
-// ---------------------------------------------------------------------------------------------
-// The multicall binary
-
-#[test]
-fn multicall_definition_is_valid() {
-    rkmod::cli::multicall::command().debug_assert();
-}
-
-/// A directory of links to rkmod, named as given.
-fn links(names: &[&str]) -> TempDir {
-    let dir = TempDir::new("links");
-    for n in names {
-        symlink(rkmod_bin(), dir.0.join(n)).unwrap();
-    }
-    dir
-}
-
-#[test]
-fn invoked_as_modinfo_it_is_modinfo() {
-    let dir = links(&["modinfo"]);
-    for args in [
-        vec![fixture("rk_basic.ko")],
-        vec![fixture("rk_basic.ko.xz"), fixture("rk_permanent.ko")],
-        vec![
-            PathBuf::from("-F"),
-            "license".into(),
-            fixture("rk_basic.ko"),
-        ],
-        vec![fixture("rk_basic.ko"), fixture("does-not-exist.ko")],
-    ] {
-        let want = run(ours("modinfo"), &args);
-        let got = run(clean(dir.0.join("modinfo")), &args);
-        let what = format!("modinfo {args:?} through a link to rkmod");
-        assert_same(&what, &want.stdout, &got.stdout);
-        assert_same(&what, &want.stderr, &got.stderr);
-        assert_eq!(want.status.code(), got.status.code(), "{what}: status");
-    }
-}
-
-#[test]
-fn every_tool_answers_to_its_name() {
-    let dir = links(&TOOLS);
-    for tool in TOOLS {
-        let out = run(clean(dir.0.join(tool)), ["--help"]);
-        assert_status(&out, 0, &format!("{tool} --help"));
-        assert!(
-            text(&out.stdout).contains(&format!("Usage: {tool} ")),
-            "{tool} --help: {}",
-            text(&out.stdout)
-        );
-        let out = run(clean(dir.0.join(tool)), ["--version"]);
-        assert_status(&out, 0, &format!("{tool} --version"));
-        assert_eq!(text(&out.stdout), rkmod::cli::version_text());
-    }
-}
-
-#[test]
-fn unknown_program_name_exits_1() {
-    let dir = links(&["foo", "rkmod-modinfo", "kmod"]);
-    for name in ["foo", "rkmod-modinfo", "kmod"] {
-        let out = run(clean(dir.0.join(name)), [fixture("rk_basic.ko")]);
-        assert_one_line_error(
-            &out,
-            &["rkmod: ERROR:", &format!("unknown program '{name}'")],
-        );
-        assert!(out.stdout.is_empty());
-    }
-}
-
-#[test]
-fn subcommands_run_the_tools() {
-    let out = run(
-        clean(rkmod_bin()),
-        [
-            OsStr::new("modinfo"),
-            OsStr::new("-F"),
-            OsStr::new("license"),
-            fixture("rk_basic.ko").as_os_str(),
-        ],
-    );
-    assert_status(&out, 0, "rkmod modinfo -F license");
-    assert_eq!(text(&out.stdout), "GPL\n");
-
-    // Messages carry the tool's name, not rkmod's.
-    let out = run(clean(rkmod_bin()), ["rmmod"]);
-    assert_one_line_error(&out, &["rmmod: ERROR: missing module name."]);
-    let out = run(clean(rkmod_bin()), ["modinfo", "/nonexistent/x.ko"]);
-    assert_one_line_error(&out, &["modinfo: ERROR:", "/nonexistent/x.ko"]);
-
-    // kmod's `kmod list`.
-    let out = run(clean(rkmod_bin()), ["list", "--help"]);
-    assert_status(&out, 0, "rkmod list --help");
-    assert!(text(&out.stdout).contains("Usage: lsmod"));
-}
-
-#[test]
-fn rkmod_own_options() {
-    let out = run(clean(rkmod_bin()), ["--help"]);
-    assert_status(&out, 0, "rkmod --help");
-    let help = text(&out.stdout);
-    for tool in TOOLS {
-        assert!(help.contains(&format!("\n  {tool} ")), "{tool} in {help}");
-    }
-    assert!(help.contains("list"), "the list alias in {help}");
-
-    for flag in ["--version", "-V"] {
-        let out = run(clean(rkmod_bin()), [flag]);
-        assert_status(&out, 0, flag);
-        assert_eq!(text(&out.stdout), rkmod::cli::version_text());
-    }
-
-    let out = run(clean(rkmod_bin()), ["help", "modinfo"]);
-    assert_status(&out, 0, "rkmod help modinfo");
-    assert!(text(&out.stdout).contains("Usage: rkmod modinfo"));
-
-    // No tool, or an unknown one: usage on stderr, status 1 (as kmod without a command).
-    for args in [&[][..], &["bogus"][..], &["--bogus"][..]] {
-        let out = run(clean(rkmod_bin()), args);
-        assert_status(&out, 1, &format!("rkmod {args:?}"));
-        assert!(out.stdout.is_empty(), "rkmod {args:?}: stdout");
-        assert!(text(&out.stderr).contains("Usage: rkmod"), "rkmod {args:?}");
-    }
+    PathBuf::from(bin("rkmod"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -229,7 +61,7 @@ fn generated_docs_are_current() {
 
 #[test]
 fn man_pages_pass_mandoc_lint() {
-    if !required("mandoc", "mandoc", "man page lint") {
+    if !require("mandoc", "mandoc", "man page lint") {
         return;
     }
     let pages: Vec<PathBuf> = tree(&root().join("man"))
@@ -238,7 +70,7 @@ fn man_pages_pass_mandoc_lint() {
         .collect();
     assert_eq!(pages.len(), TOOLS.len() + 1, "{pages:?}");
     let out = run(
-        clean("mandoc"),
+        program("mandoc"),
         ["-T", "lint"].map(PathBuf::from).iter().chain(&pages),
     );
     assert!(
@@ -296,16 +128,15 @@ fn completions_parse() {
         ("zsh", "zsh", false),
         ("fish", "fish", false),
     ] {
-        let have = Command::new(shell).arg("-c").arg("true").output().is_ok();
-        if !have {
-            // bash is everywhere; zsh and fish are optional extras for this check.
-            assert!(!check, "{shell} is missing");
-            eprintln!("SKIP: {shell} is not installed; its completions' syntax not checked");
+        // bash is everywhere; zsh and fish are extras that prereqs.sh installs (and CI needs).
+        if check {
+            assert!(require(shell, shell, "completions"), "{shell} is missing");
+        } else if !require(shell, shell, &format!("{shell} completions' syntax")) {
             continue;
         }
         for f in tree(&root().join("completions").join(dir)) {
             let path = root().join("completions").join(dir).join(&f);
-            let out = run(clean(shell), [OsStr::new("-n"), path.as_os_str()]);
+            let out = run(program(shell), [OsStr::new("-n"), path.as_os_str()]);
             assert_status(&out, 0, &format!("{shell} -n {}", path.display()));
         }
     }
@@ -321,7 +152,7 @@ fn bash_completion_offers_tools_and_wraps_clap() {
            complete -p rkmod"#,
         root().join("completions/bash/rkmod").display()
     );
-    let out = run(clean("bash"), ["-c", &script]);
+    let out = run(program("bash"), ["-c", &script]);
     assert_status(&out, 0, "bash completion");
     let stdout = text(&out.stdout);
     let mut lines = stdout.lines();
@@ -339,14 +170,13 @@ fn bash_completion_offers_tools_and_wraps_clap() {
 // make install, and the Debian package
 
 fn make(args: &[&str]) -> Output {
-    let out = clean("make")
+    let out = program("make")
         .arg("--no-print-directory")
         .arg("-C")
         .arg(root())
         .args(args)
         .arg(format!("RKMOD_BIN={}", rkmod_bin().display()))
-        .output()
-        .expect("run make");
+        .output();
     assert_status(&out, 0, &format!("make {args:?}"));
     out
 }
@@ -385,7 +215,7 @@ fn make_install_layout() {
         );
     }
     let out = run(
-        clean(stage.0.join("usr/sbin/modinfo")),
+        program(stage.0.join("usr/sbin/modinfo")),
         [
             OsStr::new("-F"),
             OsStr::new("license"),
@@ -460,25 +290,18 @@ fn files_of_installed_packages() -> BTreeSet<PathBuf> {
 
 #[test]
 fn deb_package_installs_beside_kmod() {
-    if !required("dpkg-deb", "dpkg", "the Debian package")
-        || !required("dpkg-shlibdeps", "dpkg-dev", "the Debian package")
+    if !require("dpkg-deb", "dpkg", "the Debian package")
+        || !require("dpkg-shlibdeps", "dpkg-dev", "the Debian package")
     {
         return;
     }
     let out_dir = TempDir::new("deb");
-    let out = clean(root().join("packaging/deb/build.sh"))
+    let out = program(root().join("packaging/deb/build.sh"))
         .arg(&out_dir.0)
         .env("RKMOD_BIN", rkmod_bin())
-        .output()
-        .unwrap();
+        .output();
     assert_status(&out, 0, "packaging/deb/build.sh");
-    let arch = text(
-        &clean("dpkg")
-            .arg("--print-architecture")
-            .output()
-            .unwrap()
-            .stdout,
-    );
+    let arch = text(&program("dpkg").arg("--print-architecture").output().stdout);
     let deb = out_dir.0.join(format!(
         "rkmod_{}_{}.deb",
         env!("CARGO_PKG_VERSION"),
@@ -488,7 +311,7 @@ fn deb_package_installs_beside_kmod() {
 
     let field = |name: &str| {
         let out = run(
-            clean("dpkg-deb"),
+            program("dpkg-deb"),
             [OsStr::new("-f"), deb.as_os_str(), OsStr::new(name)],
         );
         text(&out.stdout).trim().to_string()
@@ -505,7 +328,7 @@ fn deb_package_installs_beside_kmod() {
     // Unpack into a scratch root and use it from there.
     let root_dir = TempDir::new("deb-root");
     let out = run(
-        clean("dpkg-deb"),
+        program("dpkg-deb"),
         [OsStr::new("-x"), deb.as_os_str(), root_dir.0.as_os_str()],
     );
     assert_status(&out, 0, "dpkg-deb -x");
@@ -531,10 +354,10 @@ fn deb_package_installs_beside_kmod() {
             "{f} not in the package: {files:?}"
         );
     }
-    for program in ["usr/sbin/rkmod", "usr/lib/rkmod/modinfo"] {
-        let mut c = clean(root_dir.0.join(program));
-        if program.ends_with("rkmod") {
-            c.arg("modinfo");
+    for prog in ["usr/sbin/rkmod", "usr/lib/rkmod/modinfo"] {
+        let mut c = program(root_dir.0.join(prog));
+        if prog.ends_with("rkmod") {
+            c = c.arg("modinfo");
         }
         let out = run(
             c,
@@ -544,11 +367,11 @@ fn deb_package_installs_beside_kmod() {
                 fixture("rk_basic.ko").as_os_str(),
             ],
         );
-        assert_status(&out, 0, program);
-        assert_eq!(text(&out.stdout), "GPL\n", "{program}");
+        assert_status(&out, 0, prog);
+        assert_eq!(text(&out.stdout), "GPL\n", "{prog}");
     }
     let out = run(
-        clean(root_dir.0.join("usr/sbin/modaudit")),
+        program(root_dir.0.join("usr/sbin/modaudit")),
         [fixture("rk_basic.ko")],
     );
     assert_status(&out, 0, "modaudit from the package");
