@@ -736,12 +736,11 @@ fn symbol_relocation_and_name_tables_cut_or_broken() {
     }
 }
 
-/// Known bug, reported rather than fixed here: modaudit reads a symbol whose name lies past
-/// the end of a cut string table as a symbol with no name, so it finds no init function in
-/// rk_permanent.ko and calls a permanent module removable. A cut string table should be an
+/// A bug this test found: modaudit read a symbol whose name lies past the end of a cut string
+/// table as a symbol with no name, so it found no init function in rk_permanent.ko and called
+/// a permanent module removable. A cut string table is an
 /// error, like a cut symbol table.
 #[test]
-#[ignore = "known bug: modaudit calls a module with a cut .strtab removable"]
 fn a_cut_string_table_is_an_error_not_a_removable_verdict() {
     let t = TempDir::new("strtab");
     let mut d = std::fs::read(fixture("rk_permanent.ko")).unwrap();

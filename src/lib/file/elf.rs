@@ -167,6 +167,23 @@ impl<'a> Elf<'a> {
             .filter(|st| st.sh_type != SHT_NOBITS)
             .map(|st| self.section_data(st))
             .ok_or_else(|| bad("invalid string table link"))?;
+        // As the kernel requires (elf_validity_cache_strtab): a string table ends in NUL, and
+        // every name starts inside it. A cut table would otherwise turn names into "".
+        if strtab.last() != Some(&0) {
+            return Err(bad(
+                "its string table is empty or not NUL-terminated (cut?)",
+            ));
+        }
+        if let Some((i, _)) = table
+            .iter()
+            .enumerate()
+            .find(|(_, sym)| sym.st_name >= strtab.len())
+        {
+            return Err(bad(&format!(
+                "symbol #{i}'s name lies past the end of its string table ({} bytes)",
+                strtab.len()
+            )));
+        }
         Ok(Symbols {
             table,
             strtab,
