@@ -139,8 +139,8 @@ modline() {
 		END { exit !found }' "$srcmods/modules.dep"
 }
 
-# class FILE: which of init_module/cleanup_module the module defines (kernel-interface.md 4.4:
-# permanent <=> defined init_module and no defined cleanup_module).
+# class FILE: which of init_module/cleanup_module the module defines (the kernel marks a module
+# permanent when it has an init function and no exit function).
 class() {
 	local f=$1 tmp syms
 	case $f in

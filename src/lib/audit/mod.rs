@@ -11,7 +11,7 @@
 //! On top of the verdict, [`Finding`]s point out what can keep a removable module loaded at run
 //! time (references taken with `symbol_get` or `try_module_get`, `THIS_MODULE` owners), and
 //! the 2002-era `__initfn` / `__exitfn` / `__force_exitfn` symbols of Rusty Russell's
-//! `module_fini()` proposal (kernel-interface.md §4.5).
+//! `module_fini()` proposal for Linux 2.5 (never merged; a few modules still define them).
 
 pub mod report;
 pub mod targets;

@@ -364,7 +364,8 @@ mod tests {
     use super::*;
     use crate::file::elf::testelf;
 
-    /// The synthetic section from the reference (kmod-tools.md §5.9).
+    /// A synthetic .modinfo with every odd case: keys of 15, 16 and 20 characters, an empty
+    /// key, a string without `=`, parm lines without `:` and repeated parameters.
     const CUSTOM: &[u8] = b"alias=platform:pcspkr\0k\0=emptykey\0noequals\0a_fifteen_chars=15\0\
 a_sixteen_chars_=16\0a_twenty_chars_key_x=20\0parm=foo:Foo desc\0parmtype=bar:int\0\
 parm=nocolon\0parmtype=foo:charp\0parm=foo:second desc\0parm=baz:with:colons\0\
