@@ -17,11 +17,19 @@ use crate::harness::*;
 
 /// Our tool `name` on `args`, stdin /dev/null. A run that blocks (on a FIFO, say) is killed
 /// after ten seconds and fails the test.
+///
+/// insmod and rmmod get `--root` at an empty directory (no /proc/modules, no /sys/module, no
+/// /sys/module/compression): every case here must be refused before any system call, and on a
+/// host whose kernel decompresses xz itself a hostile .ko.xz would otherwise go to the real
+/// finit_module. Under `--root` even a regression only reaches the fake kernel.
 fn tool(name: &str, args: &[&str]) -> Output {
-    ours(name)
-        .args(args)
-        .timeout(Duration::from_secs(10))
-        .output()
+    let mut run = ours(name);
+    if matches!(name, "insmod" | "rmmod") {
+        let empty = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("empty-root");
+        std::fs::create_dir_all(&empty).unwrap();
+        run = run.arg("--root").arg(empty);
+    }
+    run.args(args).timeout(Duration::from_secs(10)).output()
 }
 
 /// One catalogue entry: run, then check status, stderr class, and that there is no panic.
@@ -282,7 +290,8 @@ fn committed_hostile_fixtures_for_every_reading_tool() {
             &needles,
         );
         // insmod refuses before any system call what it must read itself: files too short to
-        // hold a magic number, and compressed files (this host's kernel decompresses nothing).
+        // hold a magic number, and compressed files (the empty root's kernel decompresses
+        // nothing).
         // A plain ELF goes to finit_module as it is, as with kmod: the kernel judges it.
         if ["empty", "short", "corrupt", "bomb"]
             .iter()
