@@ -13,7 +13,10 @@
 #
 # Environment:
 #   RKMOD_MODAUDIT    our binary (default target/release/modaudit, built if missing)
-#   KMOD_MODINFO      the reference (default /sbin/modinfo)
+#   KMOD_MODINFO      the reference (default /sbin/modinfo, Debian 12's kmod 30)
+#   RKMOD_KMOD34      directory of kmod 34.2's tool wrappers, whose modinfo is measured as a
+#                     second reference (default target/debian/kmod34/bin when
+#                     tests/debian/fetch.sh made it; "none" to leave it out)
 #   RKMOD_DEBIAN_DIR  the trees (default target/debian; fetched if missing)
 #   BENCH_RUNS        timed runs per measurement (default 5; one warm-up run is added)
 #   BENCH_HYPERFINE   0 to time with /usr/bin/time even when hyperfine is available
@@ -40,6 +43,17 @@ if [[ -z ${RKMOD_MODAUDIT:-} ]]; then
 fi
 [[ -x $ours ]] || die "$ours is not an executable"
 [[ -x $kmod ]] || die "$kmod not found (apt-get install kmod)"
+kmod34_dir=${RKMOD_KMOD34:-$debian/kmod34/bin}
+kmod34=
+if [[ $kmod34_dir != none ]]; then
+    if [[ -x $kmod34_dir/modinfo ]]; then
+        kmod34=$kmod34_dir/modinfo
+    elif [[ -n ${RKMOD_KMOD34:-} ]]; then
+        die "RKMOD_KMOD34=$kmod34_dir has no modinfo (run tests/debian/fetch.sh)"
+    else
+        log "no kmod 34.2 in $kmod34_dir (tests/debian/fetch.sh makes it); measuring kmod 30 only"
+    fi
+fi
 [[ -x /usr/bin/time ]] || die "/usr/bin/time missing (apt-get install time): it measures peak RSS"
 use_hyperfine=${BENCH_HYPERFINE:-1}
 if [[ $use_hyperfine == 1 ]] && ! command -v hyperfine >/dev/null; then
@@ -107,17 +121,25 @@ rows=()
 bench_row() {
     local what=$1 target=$2
     log "$what"
-    local tk ck to co rk ro
+    local tk ck to co rk ro t34=0 c34 r34=0
     read -r tk ck < <(measure "$work/$3.sh" "$kmod")
     read -r to co < <(measure "$work/$5.sh" "$ours")
     rk=$(peak_rss_kb "$4" "$kmod")
     ro=$(peak_rss_kb "$6" "$ours")
+    if [[ -n $kmod34 ]]; then
+        read -r t34 c34 < <(measure "$work/$3.sh" "$kmod34")
+        r34=$(peak_rss_kb "$4" "$kmod34")
+    fi
     rows+=("$(awk -v what="$what" -v target="$target" -v tk="$tk" -v to="$to" -v ck="$ck" \
-        -v co="$co" -v rk="$rk" -v ro="$ro" 'BEGIN {
+        -v co="$co" -v rk="$rk" -v ro="$ro" -v t34="$t34" -v r34="$r34" 'BEGIN {
             ratio = to / tk
             ok = (ratio <= target) ? "yes" : "**NO**"
             printf "| %s | %.3f s | %.3f s | %.2f× | ≤ %.1f× %s | %.2f s | %.2f s | %.1f MiB | %.1f MiB |",
                 what, tk, to, ratio, target, ok, ck, co, rk / 1024, ro / 1024
+            if (t34 > 0)
+                printf " %.3f s | %.2f× | %.1f MiB |", t34, to / t34, r34 / 1024
+            else
+                printf " – | – | – |"
         }')")
 }
 
@@ -134,6 +156,7 @@ timer=$([[ $use_hyperfine == 1 ]] && echo hyperfine || echo /usr/bin/time)
 echo "modaudit benchmark: ours = \`$ours\`, reference = \`$kmod\` ($("$kmod" -V | head -n1)); median of $runs runs ($timer), $(nproc) CPUs"
 echo "CPU = user + system time (modaudit uses every CPU; kmod one). RSS = peak of the tool's process."
 echo
-echo "| workload | kmod modinfo wall | modaudit wall | modaudit/modinfo | target | modinfo CPU | modaudit CPU | modinfo RSS | modaudit RSS |"
-echo "|---|---:|---:|---:|---|---:|---:|---:|---:|"
+[[ -n $kmod34 ]] && echo "kmod 34.2 modinfo = \`$kmod34\` ($("$kmod34" -V | head -n1)): the targets and \"modinfo\" columns are kmod 30's."
+echo "| workload | kmod modinfo wall | modaudit wall | modaudit/modinfo | target | modinfo CPU | modaudit CPU | modinfo RSS | modaudit RSS | 34.2 modinfo wall | modaudit/34.2 | 34.2 modinfo RSS |"
+echo "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${rows[@]}"

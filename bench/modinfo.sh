@@ -11,7 +11,11 @@
 #
 # Environment:
 #   RKMOD_MODINFO     our binary (default target/release/modinfo, built if missing)
-#   KMOD_MODINFO      the reference (default /sbin/modinfo)
+#   KMOD_MODINFO      the reference (default /sbin/modinfo, Debian 12's kmod 30)
+#   RKMOD_KMOD34      directory of kmod 34.2's tool wrappers, measured as a second reference
+#                     (default target/debian/kmod34/bin when tests/debian/fetch.sh made it;
+#                     "none" to leave it out). Its modinfo is a small sh wrapper exec'ing Debian
+#                     13's loader, which adds about a millisecond of start-up per process.
 #   RKMOD_DEBIAN_DIR  the trees (default target/debian; fetched if missing)
 #   BENCH_RUNS        timed runs per measurement (default 5; one warm-up run is added)
 #   BENCH_SINGLES     single-module processes per loop (default 200)
@@ -42,6 +46,17 @@ if [[ ! -x $ours ]]; then
     (cd "$repo" && cargo build --release --bin modinfo)
 fi
 [[ -x $kmod ]] || die "$kmod not found (apt-get install kmod)"
+kmod34_dir=${RKMOD_KMOD34:-$debian/kmod34/bin}
+kmod34=
+if [[ $kmod34_dir != none ]]; then
+    if [[ -x $kmod34_dir/modinfo ]]; then
+        kmod34=$kmod34_dir/modinfo
+    elif [[ -n ${RKMOD_KMOD34:-} ]]; then
+        die "RKMOD_KMOD34=$kmod34_dir has no modinfo (run tests/debian/fetch.sh)"
+    else
+        log "no kmod 34.2 in $kmod34_dir (tests/debian/fetch.sh makes it); measuring kmod 30 only"
+    fi
+fi
 
 apt_install() {
     [[ $(id -u) -eq 0 ]] || return 1
@@ -113,18 +128,27 @@ bench_row() {
     local tree=$1 what=$2 target=$3 script=$4 argfile=$5 per_process=$6
     shift 6
     log "$tree: $what"
-    local tk to ck co rk ro
+    local tk to ck co rk ro t34=0 c34 r34=0
     read -r tk ck < <(measure "$script" "$kmod")
     read -r to co < <(measure "$script" "$ours")
     rk=$(peak_rss_kb "$argfile" "$kmod" "$per_process" "$@")
     ro=$(peak_rss_kb "$argfile" "$ours" "$per_process" "$@")
+    if [[ -n $kmod34 ]]; then
+        read -r t34 c34 < <(measure "$script" "$kmod34")
+        r34=$(peak_rss_kb "$argfile" "$kmod34" "$per_process" "$@")
+    fi
     rows+=("$(awk -v tree="$tree" -v what="$what" -v target="$target" \
-        -v tk="$tk" -v to="$to" -v ck="$ck" -v co="$co" -v rk="$rk" -v ro="$ro" 'BEGIN {
+        -v tk="$tk" -v to="$to" -v ck="$ck" -v co="$co" -v rk="$rk" -v ro="$ro" \
+        -v t34="$t34" -v r34="$r34" 'BEGIN {
             ratio = to / tk
             time_ok = (ratio <= target) ? "yes" : "**NO**"
             rss_ok = (ro <= rk * 1.02) ? "yes" : "**NO**"
             printf "| %s | %s | %.3f s | %.3f s | %.2f× | ≤ %.1f× %s | %.2f s | %.2f s | %.1f MiB | %.1f MiB | %s |",
                 tree, what, tk, to, ratio, target, time_ok, ck, co, rk / 1024, ro / 1024, rss_ok
+            if (t34 > 0)
+                printf " %.3f s | %.2f× | %.1f MiB |", t34, to / t34, r34 / 1024
+            else
+                printf " – | – | – |"
         }')")
 }
 
@@ -169,6 +193,7 @@ timer=$([[ $use_hyperfine == 1 ]] && echo hyperfine || echo /usr/bin/time)
 echo "modinfo benchmark: ours = \`$ours\`, kmod = \`$kmod\` ($("$kmod" -V | head -n1)); median of $runs runs ($timer), $(nproc) CPUs"
 echo "CPU = user + system time. RSS = peak of the modinfo process (largest over the single runs)."
 echo
-echo "| tree | workload | kmod wall | ours wall | ours/kmod | target | kmod CPU | ours CPU | kmod RSS | ours RSS | RSS ≤ kmod |"
-echo "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|"
+[[ -n $kmod34 ]] && echo "kmod 34.2 = \`$kmod34\` ($("$kmod34" -V | head -n1)): the targets and \"kmod\" columns are kmod 30's."
+echo "| tree | workload | kmod wall | ours wall | ours/kmod | target | kmod CPU | ours CPU | kmod RSS | ours RSS | RSS ≤ kmod | kmod 34.2 wall | ours/34.2 | kmod 34.2 RSS |"
+echo "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---:|---:|"
 printf '%s\n' "${rows[@]}"

@@ -4,7 +4,9 @@
 set -euo pipefail
 
 packages=(
-  kmod                         # the reference tools (modinfo, depmod, insmod, ...)
+  kmod                         # Debian 12's kmod 30, the second reference (modinfo, depmod, ...)
+                               # (kmod 34.2, the first, is not installed: tests/debian/fetch.sh
+                               # downloads Debian 13's packages and runs them from target/debian)
   binutils                     # readelf, to check build ids independently
   xz-utils zstd gzip           # compressors for fixtures
   busybox-static cpio          # the VM's initramfs

@@ -1,15 +1,23 @@
-//! Conformance of our `modinfo` against Debian's kmod 30 on two real Debian kernel module trees.
+//! Conformance of our `modinfo` against kmod 34.2 on two real Debian kernel module trees.
 //!
-//! The trees come from `tests/debian/fetch.sh` (6.1: plain `.ko`; 6.12: `.ko.xz`). For every module
-//! of both trees, and for every name, builtin name, literal alias and a sample of wildcard aliases
-//! and symbols from their indexes, both tools are run with the same arguments and must give the
-//! same stdout and exit code, and agree on whether stderr is empty (the text may differ: kmod's
-//! messages differ between versions and ours are meant to be clearer).
+//! The trees and kmod 34.2 come from `tests/debian/fetch.sh` (6.1: plain `.ko`; 6.12: `.ko.xz`;
+//! kmod 34.2 is Debian 13's, run through Debian 13's own loader from `<debian>/kmod34/bin`). For
+//! every module of both trees, and for every name, builtin name, literal alias and a sample of
+//! wildcard aliases and symbols from their indexes, both tools are run with the same arguments
+//! and must give the same stdout, byte for byte, and the same exit code, and agree on whether
+//! stderr is empty (the text may differ: ours is meant to be clearer).
 //!
-//! The one allowed difference is kmod HEAD's `build-id:` line, which we print and v30 does not
-//! (docs: kmod-tools.md §5.3 and §13). It is removed from our output before comparing, after
-//! checking that it sits right after the `.modinfo` entries and that its value is the
-//! `.note.gnu.build-id` that binutils' `readelf -n` reports for the same (decompressed) file.
+//! One difference remains, and it is not an adjustment for kmod's sake: we print kmod HEAD's
+//! `build-id:` record (after 34.2, unreleased; kmod-tools.md §5.3 and §13), which 34.2 does not.
+//! It is removed from our output before comparing, after checking that it sits right after the
+//! `.modinfo` entries and that its value is the `.note.gnu.build-id` that binutils' `readelf -n`
+//! reports for the same (decompressed) file.
+//!
+//! Debian 12's kmod 30 is a second reference, on a smaller set of modes (`v30 ...`): there kmod
+//! 30 is compared with kmod 34.2 (ours takes no part), and the only differences allowed are the
+//! ones kmod-tools.md §13 documents that real modules can show: the padding after keys longer
+//! than 15 characters, and a builtin module without `.modinfo` strings (v30: "Function not
+//! implemented", exit 1; 34: its name and `(builtin)`, exit 0). Each is counted in the summary.
 //!
 //! Speed: arguments are passed in batches of [`BATCH`] per invocation, and only a batch that
 //! differs is rerun one argument at a time to find and show the culprits. Batches run on
@@ -17,11 +25,12 @@
 //!
 //! Environment:
 //! * `RKMOD_MODINFO`: our binary (default: this crate's `modinfo` bin target);
-//! * `KMOD_MODINFO`: the reference (default `/sbin/modinfo`). Pointing `RKMOD_MODINFO` at it too
-//!   checks the harness itself: kmod against kmod must be 100% (build-ids are then not checked,
-//!   since there are none to check);
+//! * `KMOD_MODINFO`: the reference, kmod 34.2 (default `<debian>/kmod34/bin/modinfo`; its `-V`
+//!   must say `kmod version 34.2`). Pointing `RKMOD_MODINFO` at it too checks the harness itself:
+//!   kmod against kmod must be 100% (build-ids are then not checked, since there are none);
+//! * `KMOD30_MODINFO`: the second reference, Debian 12's kmod 30 (default `/sbin/modinfo`);
 //! * `RKMOD_DEBIAN_DIR`: where fetch.sh put the trees (default `<crate>/target/debian`);
-//! * `CI=true`: missing trees or tools fail the test instead of skipping it.
+//! * `CI=true`: missing trees or tools (kmod 34.2 included) fail the test instead of skipping it.
 //!
 //! Run with `cargo test --test conformance -- --nocapture` to see the per-mode summary.
 
@@ -106,9 +115,10 @@ fn modinfo_matches_debian_kmod() {
     let _ = fs::remove_dir_all(&env.tmp);
 
     eprintln!(
-        "\nconformance summary: ours = {}, kmod = {}",
+        "\nconformance summary: ours = {}, kmod 34.2 = {}, kmod 30 = {}",
         env.ours.display(),
-        env.kmod.display()
+        env.kmod.display(),
+        env.kmod30.display()
     );
     for s in &summary {
         eprintln!("  {}", s.line());
@@ -132,7 +142,10 @@ fn modinfo_matches_debian_kmod() {
 /// What the test needs from the machine, found once.
 struct Env {
     ours: PathBuf,
+    /// kmod 34.2's modinfo: the reference.
     kmod: PathBuf,
+    /// Debian 12's kmod 30: the second reference, compared with kmod 34.2 only.
+    kmod30: PathBuf,
     debian: PathBuf,
     /// Scratch space for decompressed modules.
     tmp: PathBuf,
@@ -150,8 +163,10 @@ impl Env {
             Some(d) => absolute(Path::new(&d)),
             None => manifest.join("target/debian"),
         };
-        let kmod =
-            std::env::var_os("KMOD_MODINFO").map_or_else(|| "/sbin/modinfo".into(), PathBuf::from);
+        let kmod = std::env::var_os("KMOD_MODINFO")
+            .map_or_else(|| debian.join("kmod34/bin/modinfo"), PathBuf::from);
+        let kmod30 = std::env::var_os("KMOD30_MODINFO")
+            .map_or_else(|| "/sbin/modinfo".into(), PathBuf::from);
         // option_env!, not env!: the test must still compile while the crate has no modinfo bin
         // (or while someone is renaming it); the override then supplies one.
         let ours = std::env::var_os("RKMOD_MODINFO")
@@ -170,11 +185,13 @@ impl Env {
             Some(p) if !p.is_file() => problems.push(format!("our modinfo {} does not exist", p.display())),
             Some(_) => {}
         }
-        if !kmod.is_file() {
-            problems.push(format!(
-                "reference kmod modinfo {} does not exist (apt-get install kmod)",
-                kmod.display()
-            ));
+        for (bin, version, how) in [
+            (&kmod, "34.2", "run tests/debian/fetch.sh"),
+            (&kmod30, "30", "apt-get install kmod"),
+        ] {
+            if let Err(e) = check_kmod_version(bin, version) {
+                problems.push(format!("kmod {version}: {e} ({how})"));
+            }
         }
         for tool in ["readelf", "xz"] {
             if !on_path(tool) {
@@ -199,6 +216,7 @@ impl Env {
 
         let ours = absolute(&ours.unwrap());
         let kmod = absolute(&kmod);
+        let kmod30 = absolute(&kmod30);
         let is_self_check = fs::canonicalize(&ours).ok() == fs::canonicalize(&kmod).ok();
         let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("conformance-{}", std::process::id()));
@@ -206,10 +224,36 @@ impl Env {
         Some(Env {
             ours,
             kmod,
+            kmod30,
             debian,
             tmp,
             is_self_check,
         })
+    }
+}
+
+/// `bin -V` must start with `kmod version <version>`: a reference of another version would make
+/// every comparison quietly test something else.
+fn check_kmod_version(bin: &Path, version: &str) -> Result<(), String> {
+    if !bin.is_file() {
+        return Err(format!("{} does not exist", bin.display()));
+    }
+    let out = Command::new(bin)
+        .arg("-V")
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    let first = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    if first == format!("kmod version {version}") {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} -V says {first:?}, not \"kmod version {version}\"",
+            bin.display()
+        ))
     }
 }
 
@@ -575,8 +619,19 @@ struct Mode {
     items: Vec<Vec<String>>,
     /// Items per invocation.
     batch: usize,
-    /// `-F build-id`: kmod v30 prints nothing, so ours is checked against readelf instead.
-    vs_readelf: bool,
+    /// What is compared with kmod 34.2.
+    subject: Subject,
+}
+
+/// Who runs a mode's invocations, and what they are compared with.
+#[derive(Clone, Copy, PartialEq)]
+enum Subject {
+    /// Ours against kmod 34.2.
+    Ours,
+    /// Ours against readelf, for `-F build-id`, which kmod 34.2 does not know.
+    OursVsReadelf,
+    /// kmod 30 against kmod 34.2, allowing only the differences kmod-tools.md §13 documents.
+    Kmod30,
 }
 
 impl Mode {
@@ -586,8 +641,14 @@ impl Mode {
             opts: opts.iter().map(|s| s.to_string()).collect(),
             items: items.into_iter().map(|i| vec![i]).collect(),
             batch: BATCH,
-            vs_readelf: false,
+            subject: Subject::Ours,
         }
+    }
+
+    fn v30(mut self) -> Mode {
+        self.name = format!("v30 {}", self.name);
+        self.subject = Subject::Kmod30;
+        self
     }
 
     fn with_lookup(mut self, tree: &Tree) -> Mode {
@@ -614,7 +675,7 @@ fn modes(env: &Env, tree: &Tree) -> Vec<Mode> {
     modes.push(Mode::new("by-path -p", &["-p"], files.clone()));
     if !env.is_self_check {
         let mut m = Mode::new("by-path -F build-id vs readelf", &["-F", "build-id"], files);
-        m.vs_readelf = true;
+        m.subject = Subject::OursVsReadelf;
         modes.push(m);
     }
 
@@ -650,6 +711,23 @@ fn modes(env: &Env, tree: &Tree) -> Vec<Mode> {
     modes.push(Mode::new("symbol: (1/module)", &[], symbols).with_lookup(tree));
 
     modes.push(multi_arg_cases(tree));
+
+    // The second reference: kmod 30 against kmod 34.2 where their documented differences show.
+    modes.push(Mode::new("by-path", &[], tree.files.clone()).v30());
+    // Every 8th file: `-0` shares everything with the listing but the separators.
+    let sample: Vec<String> = tree.files.iter().step_by(8).cloned().collect();
+    modes.push(Mode::new("by-path -0 (1/8)", &["-0"], sample).v30());
+    let builtin = tree.builtin_names();
+    modes.push(
+        Mode::new("builtin", &[], builtin.clone())
+            .with_lookup(tree)
+            .v30(),
+    );
+    modes.push(
+        Mode::new("builtin -0", &["-0"], builtin)
+            .with_lookup(tree)
+            .v30(),
+    );
     modes
 }
 
@@ -714,7 +792,7 @@ fn multi_arg_cases(tree: &Tree) -> Mode {
         opts: vec![],
         items: cases,
         batch: 1,
-        vs_readelf: false,
+        subject: Subject::Ours,
     }
 }
 
@@ -741,7 +819,7 @@ struct Summary {
     mode: String,
     total: usize,
     identical: usize,
-    build_ids: usize,
+    counts: Counts,
     secs: f64,
     /// (what was run, why it differs)
     failures: Vec<(String, String)>,
@@ -753,11 +831,16 @@ impl Summary {
     }
 
     fn line(&self) -> String {
-        let ids = if self.build_ids > 0 {
-            format!(", {} build-ids checked", self.build_ids)
-        } else {
-            String::new()
-        };
+        let mut ids = String::new();
+        for (n, what) in [
+            (self.counts.build_ids, "build-ids checked"),
+            (self.counts.padded, "v30-padded lines"),
+            (self.counts.builtin_enosys, "v30 builtin ENOSYS"),
+        ] {
+            if n > 0 {
+                ids.push_str(&format!(", {n} {what}"));
+            }
+        }
         format!(
             "conformance {:<4} {:<32} {:>5}/{:<5} identical{}  ({:.1}s){}",
             self.label,
@@ -778,24 +861,26 @@ fn run_mode(env: &Env, tree: &Tree, mode: &Mode) -> Summary {
     let counts = parallel(batches.len(), |i, _| {
         let batch = batches[i];
         match compare(env, tree, mode, batch) {
-            Ok(ids) => (batch.len(), ids),
+            Ok(c) => (batch.len(), c),
             Err(diff) if batch.len() == 1 => {
                 failures
                     .lock()
                     .unwrap()
                     .push((describe(mode, &batch[0]), diff));
-                (0, 0)
+                (0, Counts::default())
             }
             // Only now pay for one invocation per item, to find which ones differ.
-            Err(_) => batch.iter().fold((0, 0), |(same, ids), item| {
-                match compare(env, tree, mode, std::slice::from_ref(item)) {
-                    Ok(n) => (same + 1, ids + n),
-                    Err(diff) => {
-                        failures.lock().unwrap().push((describe(mode, item), diff));
-                        (same, ids)
+            Err(_) => batch
+                .iter()
+                .fold((0, Counts::default()), |(same, c), item| {
+                    match compare(env, tree, mode, std::slice::from_ref(item)) {
+                        Ok(n) => (same + 1, c + n),
+                        Err(diff) => {
+                            failures.lock().unwrap().push((describe(mode, item), diff));
+                            (same, c)
+                        }
                     }
-                }
-            }),
+                }),
         }
     });
     let mut failures = failures.into_inner().unwrap();
@@ -811,7 +896,7 @@ fn run_mode(env: &Env, tree: &Tree, mode: &Mode) -> Summary {
         mode: mode.name.clone(),
         total: mode.items.len(),
         identical: counts.iter().map(|c| c.0).sum(),
-        build_ids: counts.iter().map(|c| c.1).sum(),
+        counts: counts.iter().fold(Counts::default(), |a, c| a + c.1),
         secs: started.elapsed().as_secs_f64(),
         failures,
     }
@@ -822,18 +907,43 @@ fn describe(mode: &Mode, item: &[String]) -> String {
     format!("modinfo {}", shell_words(&args))
 }
 
-/// Runs one invocation of both tools; Ok(number of build-ids verified) or Err(explanation).
-fn compare(env: &Env, tree: &Tree, mode: &Mode, items: &[Vec<String>]) -> Result<usize, String> {
+/// What a passing comparison verified besides identical output.
+#[derive(Clone, Copy, Default)]
+struct Counts {
+    /// Our build-id records checked against readelf.
+    build_ids: usize,
+    /// kmod 34.2 lines whose key is longer than 15 characters, which v30 pads (§13).
+    padded: usize,
+    /// Builtin modules without `.modinfo` strings, an error in v30 only (§13).
+    builtin_enosys: usize,
+}
+
+impl std::ops::Add for Counts {
+    type Output = Counts;
+    fn add(self, o: Counts) -> Counts {
+        Counts {
+            build_ids: self.build_ids + o.build_ids,
+            padded: self.padded + o.padded,
+            builtin_enosys: self.builtin_enosys + o.builtin_enosys,
+        }
+    }
+}
+
+/// Runs one invocation of both tools; Ok(what was verified) or Err(explanation).
+fn compare(env: &Env, tree: &Tree, mode: &Mode, items: &[Vec<String>]) -> Result<Counts, String> {
     let args: Vec<String> = mode
         .opts
         .iter()
         .chain(items.iter().flatten())
         .cloned()
         .collect();
+    if mode.subject == Subject::Kmod30 {
+        return compare_v30(env, &args);
+    }
     let ours = run(&env.ours, &args);
     let mut problems = Vec::new();
 
-    if mode.vs_readelf {
+    if mode.subject == Subject::OursVsReadelf {
         let want: String = items
             .iter()
             .flatten()
@@ -852,7 +962,10 @@ fn compare(env: &Env, tree: &Tree, mode: &Mode, items: &[Vec<String>]) -> Result
             ));
         }
         return if problems.is_empty() {
-            Ok(items.len())
+            Ok(Counts {
+                build_ids: items.len(),
+                ..Counts::default()
+            })
         } else {
             Err(problems.join("\n"))
         };
@@ -903,10 +1016,89 @@ fn compare(env: &Env, tree: &Tree, mode: &Mode, items: &[Vec<String>]) -> Result
         ));
     }
     if problems.is_empty() {
-        Ok(build_ids)
+        Ok(Counts {
+            build_ids,
+            ..Counts::default()
+        })
     } else {
         Err(problems.join("\n"))
     }
+}
+
+/// kmod 30 against kmod 34.2 on the same arguments. Identical, or different only as documented
+/// in kmod-tools.md §13: keys longer than 15 characters get `len - 15` spaces after the colon in
+/// v30 and none in 34; a builtin module without `.modinfo` strings is an ENOSYS error in v30 only
+/// (recognised one module at a time, so a batch holding one is rerun item by item).
+fn compare_v30(env: &Env, args: &[String]) -> Result<Counts, String> {
+    let new = run(&env.kmod, args);
+    let old = run(&env.kmod30, args);
+    let mut counts = Counts::default();
+    let listing = Expect::for_args(args) == Expect::BuildIdLine;
+    let stdout = if listing {
+        let (padded, n) = pad_long_keys_like_v30(&new.stdout);
+        counts.padded = n;
+        padded
+    } else {
+        new.stdout.clone()
+    };
+    if old.code == new.code
+        && old.stdout == stdout
+        && old.stderr.is_empty() == new.stderr.is_empty()
+    {
+        return Ok(counts);
+    }
+    let is_builtin_enosys = old.code == Some(1)
+        && new.code == Some(0)
+        && old.stdout.is_empty()
+        && new.stderr.is_empty()
+        && String::from_utf8_lossy(&old.stderr).contains("Function not implemented")
+        && new.stdout.windows(9).any(|w| w == b"(builtin)");
+    if is_builtin_enosys {
+        return Ok(Counts {
+            builtin_enosys: 1,
+            ..Counts::default()
+        });
+    }
+    let sep = if args.iter().any(|a| a == "-0") {
+        0
+    } else {
+        b'\n'
+    };
+    Err(format!(
+        "exit code: v30 {}, 34.2 {}\nstderr: v30 {:?}, 34.2 {:?}\n{}",
+        code(old.code),
+        code(new.code),
+        String::from_utf8_lossy(&old.stderr),
+        String::from_utf8_lossy(&new.stderr),
+        line_diff(
+            "v30",
+            &old.stdout,
+            "34.2 (long keys padded as v30 does)",
+            &stdout,
+            sep
+        )
+    ))
+}
+
+/// kmod 34's listing with v30's padding: `key:` plus `len - 15` spaces where the key is longer
+/// than 15 characters (v30 pads with a negative printf width). Returns it and the lines changed.
+fn pad_long_keys_like_v30(out: &[u8]) -> (Vec<u8>, usize) {
+    let mut res = Vec::with_capacity(out.len());
+    let mut n = 0;
+    for line in out.split_inclusive(|&b| b == b'\n') {
+        let key_len = line.iter().position(|&b| b == b':');
+        match key_len {
+            // Continuation lines start with a tab; keys hold no blanks.
+            Some(k) if k > 15 && !line[..k].iter().any(|b| b.is_ascii_whitespace()) => {
+                res.extend_from_slice(&line[..=k]);
+                res.extend(std::iter::repeat_n(b' ', k - 15));
+                res.extend_from_slice(&line[k + 1..]);
+                n += 1;
+            }
+            _ => res.extend_from_slice(line),
+        }
+    }
+    (res, n)
 }
 
 /// Removes our `build-id` records from `out`, checking each against readelf and its position:
@@ -1189,4 +1381,15 @@ fn shell_words(args: &[&str]) -> String {
         }
     };
     args.iter().map(quote).collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn v30_padding_of_long_keys() {
+    let new = b"license:        GPL\nimport_ns_long_key:x\n\t\tcontinued: y\nabcdefghijklmno:z\n";
+    let (old, n) = pad_long_keys_like_v30(new);
+    assert_eq!(
+        String::from_utf8(old).unwrap(),
+        "license:        GPL\nimport_ns_long_key:   x\n\t\tcontinued: y\nabcdefghijklmno:z\n"
+    );
+    assert_eq!(n, 1);
 }

@@ -1,4 +1,11 @@
-//! Opening a module file: plain files are memory-mapped, compressed ones decompressed in memory.
+//! Opening a module file: plain files are memory-mapped (small ones read), compressed ones
+//! decompressed in memory.
+//!
+//! A mapped file that someone truncates while we read it raises SIGBUS. Reading every file into
+//! a buffer instead was measured and rejected: over the 6.1 tree (4022 plain modules, 390 MB)
+//! modinfo went from 0.15 s to 0.36 s and its peak RSS from 5.5 to 28.6 MiB, because a mapping
+//! only faults in the pages the parser touches. So the mapping stays, and [`sigbus`] turns the
+//! signal into an error message naming the file and exit status 1, instead of "Bus error".
 
 pub mod compression;
 pub mod elf;
@@ -20,7 +27,7 @@ const READ_WHOLE_MAX: u64 = 256 << 10;
 
 /// The bytes of a module, however they were obtained.
 enum Contents {
-    Mapped(Mmap),
+    Mapped(sigbus::GuardedMap),
     Owned(Vec<u8>),
     /// Decompressed; the permit accounts for the buffer in the process-wide memory budget.
     Decompressed(Vec<u8>, #[allow(dead_code)] Permit),
@@ -97,7 +104,8 @@ impl ModuleFile {
         ModuleFile::open_with_limit(path.as_ref(), MAX_DECOMPRESSED)
     }
 
-    /// [`ModuleFile::open`] with a custom limit on the decompressed size.
+    /// [`ModuleFile::open`] with a custom limit on the uncompressed size (of a plain file, its
+    /// length).
     pub fn open_with_limit(path: &Path, limit: u64) -> Result<ModuleFile> {
         let (file, len) = open_regular(path)?;
         ModuleFile::from_open_file(path, file, len, limit)
@@ -115,25 +123,18 @@ impl ModuleFile {
         file.read_exact_at(&mut head, 0)
             .map_err(|e| Error::io(path, e))?;
         let compression = Compression::detect(&head);
-        if compression == Compression::None && len <= READ_WHOLE_MAX {
+        let contents = match compression {
             // Small files are cheaper to read than to map: no page faults, and no munmap, whose
             // TLB shootdown is costly once worker threads exist.
-            let mut buf = vec![0u8; len as usize];
-            file.read_exact_at(&mut buf, 0)
-                .map_err(|e| Error::io(path, e))?;
-            return Ok(ModuleFile {
-                path: path.to_path_buf(),
-                compression,
-                contents: Contents::Owned(buf),
-            });
-        }
-        let contents = match compression {
-            Compression::None => {
-                // SAFETY: the mapping is read-only and private. A file truncated by someone
-                // else while mapped could fault on access; kmod accepts the same risk, and
-                // module trees are not rewritten in place by package managers (they rename).
-                Contents::Mapped(unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?)
+            Compression::None if len <= READ_WHOLE_MAX => {
+                Contents::Owned(read_whole(path, &file, len)?)
             }
+            Compression::None => match sigbus::GuardedMap::new(path, &file) {
+                Ok(Some(map)) => Contents::Mapped(map),
+                // No guard slot free (or no handler): read, which cannot fault.
+                Ok(None) => Contents::Owned(read_whole(path, &file, len)?),
+                Err(e) => return Err(Error::io(path, e)),
+            },
             c => {
                 // Stream the compressed bytes rather than mapping them: only the output buffer
                 // is resident, as with kmod's read loop.
@@ -208,10 +209,35 @@ impl ModuleFile {
     /// The uncompressed module image, signature trailer included.
     pub fn bytes(&self) -> &[u8] {
         match &self.contents {
-            Contents::Mapped(m) => m,
+            Contents::Mapped(m) => m.bytes(),
             Contents::Owned(v) | Contents::Decompressed(v, _) => v,
         }
     }
+}
+
+/// Reads the `len` bytes that `fstat` reported. A file that has shrunk since is an error naming
+/// it: it is being rewritten, and its remaining bytes are no module. A file that has grown is
+/// read up to `len`, as a snapshot of the moment it was opened.
+fn read_whole(path: &Path, file: &File, len: u64) -> Result<Vec<u8>> {
+    let len = usize::try_from(len)
+        .map_err(|_| Error::io(path, io::Error::from_raw_os_error(libc::EFBIG)))?;
+    let mut buf = vec![0u8; len];
+    let mut done = 0;
+    while done < len {
+        match file.read_at(&mut buf[done..], done as u64) {
+            Ok(0) => {
+                let why = format!("file shrank while being read ({done} of {len} bytes)");
+                return Err(Error::io(
+                    path,
+                    io::Error::new(io::ErrorKind::UnexpectedEof, why),
+                ));
+            }
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+    Ok(buf)
 }
 
 /// Opens `path` for reading and checks that it is a regular file; returns it with its length.
@@ -257,6 +283,320 @@ pub(crate) fn map_file(path: &Path) -> io::Result<Option<Mmap>> {
     if len == 0 {
         return Ok(None);
     }
-    // SAFETY: read-only private mapping of an index file; see ModuleFile::open.
+    // SAFETY: a read-only private mapping. Index files are replaced by rename (depmod writes a
+    // temporary file), not rewritten in place, so the mapped file does not shrink under us.
     unsafe { Mmap::map(&file) }.map(Some)
+}
+
+/// Mappings of module files, guarded against SIGBUS.
+///
+/// Each live mapping holds a slot in a fixed table: its address range and a ready-made message.
+/// A SIGBUS handler (installed once, on the first mapping) looks the faulting address up; inside
+/// a module mapping it writes that message (`<prog>: ERROR: <path>: file shrank while being
+/// read`) and exits with status 1. The handler cannot return a `Result` to the code that was
+/// reading, and returning would fault again; the library prints here and nowhere else. Any other
+/// SIGBUS goes to the action that was installed before ours. When every slot is taken the file
+/// is read instead of mapped, which cannot fault.
+mod sigbus {
+    use std::ffi::c_int;
+    use std::fs::File;
+    use std::io;
+    use std::path::Path;
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+    use memmap2::Mmap;
+
+    /// Live mappings at once: about one per worker thread is ever needed.
+    const SLOTS: usize = 64;
+    /// `start` of a slot being filled or emptied: matches no address.
+    const CLAIMED: usize = 1;
+
+    struct Slot {
+        /// 0 = free, [`CLAIMED`], or the mapping's first address; written last when filling.
+        start: AtomicUsize,
+        end: AtomicUsize,
+        msg: AtomicPtr<u8>,
+        msg_len: AtomicUsize,
+    }
+
+    static TABLE: [Slot; SLOTS] = [const {
+        Slot {
+            start: AtomicUsize::new(0),
+            end: AtomicUsize::new(0),
+            msg: AtomicPtr::new(std::ptr::null_mut()),
+            msg_len: AtomicUsize::new(0),
+        }
+    }; SLOTS];
+
+    /// The SIGBUS action before ours; `None` until installed, or if installing failed.
+    static PREVIOUS: OnceLock<Option<libc::sigaction>> = OnceLock::new();
+
+    /// A read-only private mapping of a module file, registered in [`TABLE`] while it lives.
+    pub(super) struct GuardedMap {
+        map: Mmap,
+        slot: usize,
+        /// Owned here, pointed at by the slot.
+        _msg: Box<[u8]>,
+    }
+
+    impl GuardedMap {
+        /// Maps `file`; `Ok(None)` when it cannot be guarded and should be read instead.
+        pub(super) fn new(path: &Path, file: &File) -> io::Result<Option<GuardedMap>> {
+            if !install() {
+                return Ok(None);
+            }
+            let Some(slot) = TABLE.iter().position(|s| {
+                s.start
+                    .compare_exchange(0, CLAIMED, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            }) else {
+                return Ok(None);
+            };
+            // SAFETY: read-only and private. If the file shrinks while mapped, touching the lost
+            // pages raises SIGBUS, which the handler turns into an error exit naming the file.
+            let map = match unsafe { Mmap::map(file) } {
+                Ok(m) => m,
+                Err(e) => {
+                    TABLE[slot].start.store(0, Ordering::Release);
+                    return Err(e);
+                }
+            };
+            let mut msg = format!(
+                "{}: ERROR: {}: file shrank while being read\n",
+                prog(),
+                path.display()
+            )
+            .into_bytes()
+            .into_boxed_slice();
+            let s = &TABLE[slot];
+            let start = map.as_ptr() as usize;
+            s.end.store(start + map.len(), Ordering::Relaxed);
+            s.msg.store(msg.as_mut_ptr(), Ordering::Relaxed);
+            s.msg_len.store(msg.len(), Ordering::Relaxed);
+            // An empty file maps nothing that could fault; keep the slot claimed but inert.
+            if !map.is_empty() {
+                s.start.store(start, Ordering::Release);
+            }
+            Ok(Some(GuardedMap {
+                map,
+                slot,
+                _msg: msg,
+            }))
+        }
+
+        pub(super) fn bytes(&self) -> &[u8] {
+            &self.map
+        }
+    }
+
+    impl Drop for GuardedMap {
+        fn drop(&mut self) {
+            // Before the fields drop: the range stops matching before it is unmapped.
+            TABLE[self.slot].start.store(0, Ordering::Release);
+        }
+    }
+
+    /// The program's name as typed, without directories, for the message.
+    fn prog() -> &'static str {
+        static PROG: OnceLock<String> = OnceLock::new();
+        PROG.get_or_init(|| {
+            std::env::args_os()
+                .next()
+                .map(|a| {
+                    Path::new(&a)
+                        .file_name()
+                        .unwrap_or(&a)
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .unwrap_or_else(|| "rkmod".into())
+        })
+    }
+
+    /// Installs the handler once; false if the system refused.
+    fn install() -> bool {
+        PREVIOUS
+            .get_or_init(|| {
+                // SAFETY: sigaction with a zeroed (then filled) struct and a handler that only
+                // reads atomics and calls async-signal-safe functions.
+                unsafe {
+                    let mut new: libc::sigaction = std::mem::zeroed();
+                    new.sa_sigaction = on_sigbus as *const () as usize;
+                    new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                    libc::sigemptyset(&mut new.sa_mask);
+                    let mut old: libc::sigaction = std::mem::zeroed();
+                    (libc::sigaction(libc::SIGBUS, &new, &mut old) == 0).then_some(old)
+                }
+            })
+            .is_some()
+    }
+
+    extern "C" fn on_sigbus(sig: c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+        // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+        let (addr, code) = unsafe { ((*info).si_addr() as usize, (*info).si_code) };
+        for s in &TABLE {
+            let start = s.start.load(Ordering::Acquire);
+            if start > CLAIMED && addr >= start && addr < s.end.load(Ordering::Relaxed) {
+                let (msg, len) = (
+                    s.msg.load(Ordering::Relaxed),
+                    s.msg_len.load(Ordering::Relaxed),
+                );
+                // SAFETY: write(2) and _exit(2) are async-signal-safe; msg lives as long as the
+                // slot is filled, and the faulting thread is still borrowing the mapping.
+                unsafe {
+                    libc::write(2, msg.cast(), len);
+                    libc::_exit(1);
+                }
+            }
+        }
+        // Not ours: reinstate the previous action. A fault then recurs and reaches it; a signal
+        // sent with kill(2) (si_code <= 0) would not recur, so it is raised again.
+        if let Some(Some(prev)) = PREVIOUS.get() {
+            // SAFETY: sigaction and raise are async-signal-safe.
+            unsafe {
+                libc::sigaction(libc::SIGBUS, prev, std::ptr::null_mut());
+                if code <= 0 {
+                    libc::raise(sig);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A plain "module" well above the size at which files used to be mapped. ModuleFile does not
+    /// parse ELF, so any bytes without a compression magic will do.
+    fn big_file(dir: &Path) -> (PathBuf, Vec<u8>) {
+        let path = dir.join("big.ko");
+        let bytes: Vec<u8> = (0..(1u32 << 20)).map(|i| (i % 251) as u8).collect();
+        let mut f = File::create(&path).unwrap();
+        f.write_all(b"\x7fELF").unwrap();
+        f.write_all(&bytes[4..]).unwrap();
+        let mut want = b"\x7fELF".to_vec();
+        want.extend_from_slice(&bytes[4..]);
+        (path, want)
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("rkmod-file-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// The child half of the SIGBUS test: maps a big file, truncates it, reads it all. The
+    /// handler must end the process with status 1 and a message naming the file.
+    #[test]
+    fn sigbus_child() {
+        let Some(path) = std::env::var_os("RKMOD_SIGBUS_CHILD") else {
+            return;
+        };
+        let path = PathBuf::from(path);
+        let m = ModuleFile::open(&path).unwrap();
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        let sum: u64 = m.bytes().iter().map(|&b| u64::from(b)).sum();
+        std::hint::black_box(sum);
+        panic!("read a truncated mapping without SIGBUS");
+    }
+
+    /// Regression: a mapped module truncated while being read killed the tool with SIGBUS
+    /// ("Bus error", no file named). Run in a child process, since it ends that process.
+    #[test]
+    fn sigbus_module_truncated_while_mapped_is_an_error_naming_it() {
+        let dir = scratch("sigbus");
+        let (path, _) = big_file(&dir);
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "file::tests::sigbus_child", "--nocapture"])
+            .env("RKMOD_SIGBUS_CHILD", &path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "child: {:?}\n{stderr}",
+            out.status
+        );
+        assert!(
+            stderr.contains(&format!(
+                ": ERROR: {}: file shrank while being read\n",
+                path.display()
+            )),
+            "{stderr}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A small (read, not mapped) file that shrinks between `fstat` and the read is an error
+    /// naming it, not a silently short module.
+    #[test]
+    fn small_module_shrinking_between_stat_and_read() {
+        let dir = scratch("shrinking-small");
+        let path = dir.join("small.ko");
+        std::fs::write(&path, vec![0x7f; 100 << 10]).unwrap();
+        let (file, len) = open_regular(&path).unwrap();
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len / 2)
+            .unwrap();
+        let err = ModuleFile::from_open_file(&path, file, len, MAX_DECOMPRESSED)
+            .err()
+            .expect("a shrunk file must be an error");
+        assert_eq!(err.path(), path);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("file shrank while being read (51200 of 102400 bytes)"),
+            "{msg}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A big (mapped) file that shrinks between `fstat` and the mapping is mapped at its new
+    /// size: what the parser sees is the file as it is now, and nothing can fault.
+    #[test]
+    fn big_module_shrinking_between_stat_and_map() {
+        let dir = scratch("shrinking-big");
+        let (path, want) = big_file(&dir);
+        let (file, len) = open_regular(&path).unwrap();
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len / 2)
+            .unwrap();
+        let m = ModuleFile::from_open_file(&path, file, len, MAX_DECOMPRESSED).unwrap();
+        assert_eq!(m.bytes(), &want[..want.len() / 2]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A small (read) file that grows after `fstat` is read as it was when opened.
+    #[test]
+    fn small_module_growing_after_stat_is_read_up_to_its_old_length() {
+        let dir = scratch("growing");
+        let path = dir.join("small.ko");
+        let want: Vec<u8> = (0..(100u32 << 10)).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &want).unwrap();
+        let (file, len) = open_regular(&path).unwrap();
+        File::options()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"more")
+            .unwrap();
+        let m = ModuleFile::from_open_file(&path, file, len, MAX_DECOMPRESSED).unwrap();
+        assert_eq!(m.bytes(), &want[..]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
