@@ -7,11 +7,9 @@
 //! and must give the same stdout, byte for byte, and the same exit code, and agree on whether
 //! stderr is empty (the text may differ: ours is meant to be clearer).
 //!
-//! One difference remains, and it is not an adjustment for kmod's sake: we print kmod HEAD's
-//! `build-id:` record (after 34.2, unreleased; kmod-tools.md §5.3 and §13), which 34.2 does not.
-//! It is removed from our output before comparing, after checking that it sits right after the
-//! `.modinfo` entries and that its value is the `.note.gnu.build-id` that binutils' `readelf -n`
-//! reports for the same (decompressed) file.
+//! Nothing is adjusted: every mode compares raw output. Our `-F build-id` (which kmod 34.2 does
+//! not know, and answers with nothing) is checked instead against the `.note.gnu.build-id` that
+//! binutils' `readelf -n` reports for the same (decompressed) file.
 //!
 //! Debian 12's kmod 30 is a second reference, on a smaller set of modes (`v30 ...`): there kmod
 //! 30 is compared with kmod 34.2 (ours takes no part), and the only differences allowed are the
@@ -27,7 +25,7 @@
 //! * `RKMOD_MODINFO`: our binary (default: this crate's `modinfo` bin target);
 //! * `KMOD_MODINFO`: the reference, kmod 34.2 (default `<debian>/kmod34/bin/modinfo`; its `-V`
 //!   must say `kmod version 34.2`). Pointing `RKMOD_MODINFO` at it too checks the harness itself:
-//!   kmod against kmod must be 100% (build-ids are then not checked, since there are none);
+//!   kmod against kmod must be 100% (build-ids are then not checked: kmod has none);
 //! * `KMOD30_MODINFO`: the second reference, Debian 12's kmod 30 (default `/sbin/modinfo`);
 //! * `RKMOD_DEBIAN_DIR`: where fetch.sh put the trees (default `<crate>/target/debian`);
 //! * `CI=true`: missing trees or tools (kmod 34.2 included) fail the test instead of skipping it.
@@ -585,29 +583,12 @@ fn format_hex(hex: &str) -> String {
 
 // --- modes ------------------------------------------------------------------------------------
 
-/// How our output relates to kmod's in one invocation.
-#[derive(Clone, Copy, PartialEq)]
-enum Expect {
-    /// Normal listing: identical apart from one `build-id:       ...\n` per module file.
-    BuildIdLine,
-    /// `-0` listing: identical apart from one `build-id=...\0` per module file.
-    BuildIdNul,
-    /// Field modes (`-F`, `-p`, ...): byte-identical.
-    Identical,
-}
-
-impl Expect {
-    /// Field options print values only, and no build-id unless asked for (kmod-tools.md §5.4).
-    fn for_args(args: &[String]) -> Expect {
-        let is = |set: &[&str]| args.iter().any(|a| set.contains(&a.as_str()));
-        if is(&["-F", "-p", "-n", "-a", "-d", "-l"]) {
-            Expect::Identical
-        } else if is(&["-0"]) {
-            Expect::BuildIdNul
-        } else {
-            Expect::BuildIdLine
-        }
-    }
+/// Whether the arguments ask for a whole listing (not a field): the mode in which kmod 30 pads
+/// long keys.
+fn is_listing(args: &[String]) -> bool {
+    !args
+        .iter()
+        .any(|a| ["-F", "-p", "-n", "-a", "-d", "-l", "-0"].contains(&a.as_str()))
 }
 
 /// One way of calling modinfo, applied to a list of items.
@@ -972,24 +953,7 @@ fn compare(env: &Env, tree: &Tree, mode: &Mode, items: &[Vec<String>]) -> Result
     }
 
     let kmod = run(&env.kmod, &args);
-    let expect = Expect::for_args(&args);
-    let sep = if expect == Expect::BuildIdNul {
-        0
-    } else {
-        b'\n'
-    };
-    let (stdout, build_ids) = match expect {
-        Expect::BuildIdLine | Expect::BuildIdNul if !env.is_self_check => {
-            match strip_build_ids(&ours.stdout, sep, &tree.build_ids) {
-                Ok(r) => r,
-                Err(e) => {
-                    problems.push(format!("build-id: {e}"));
-                    (ours.stdout.clone(), 0)
-                }
-            }
-        }
-        _ => (ours.stdout.clone(), 0),
-    };
+    let stdout = ours.stdout.clone();
     if kmod.code != ours.code {
         problems.push(format!(
             "exit code: kmod {}, ours {}",
@@ -1016,10 +980,7 @@ fn compare(env: &Env, tree: &Tree, mode: &Mode, items: &[Vec<String>]) -> Result
         ));
     }
     if problems.is_empty() {
-        Ok(Counts {
-            build_ids,
-            ..Counts::default()
-        })
+        Ok(Counts::default())
     } else {
         Err(problems.join("\n"))
     }
@@ -1033,7 +994,7 @@ fn compare_v30(env: &Env, args: &[String]) -> Result<Counts, String> {
     let new = run(&env.kmod, args);
     let old = run(&env.kmod30, args);
     let mut counts = Counts::default();
-    let listing = Expect::for_args(args) == Expect::BuildIdLine;
+    let listing = is_listing(args);
     let stdout = if listing {
         let (padded, n) = pad_long_keys_like_v30(&new.stdout);
         counts.padded = n;
@@ -1099,108 +1060,6 @@ fn pad_long_keys_like_v30(out: &[u8]) -> (Vec<u8>, usize) {
         }
     }
     (res, n)
-}
-
-/// Removes our `build-id` records from `out`, checking each against readelf and its position:
-/// exactly one per module file, right after the `.modinfo` entries, so followed by the signature
-/// (`sig_id`), the parameters (`parm:`), the next module or the end. Returns the remaining output
-/// and how many build-ids were checked.
-fn strip_build_ids(
-    out: &[u8],
-    sep: u8,
-    ids: &HashMap<String, String>,
-) -> Result<(Vec<u8>, usize), String> {
-    let build_id_key: &[u8] = if sep == 0 { b"build-id=" } else { b"build-id:" };
-    let mut kept = Vec::with_capacity(out.len());
-    let mut checked = 0;
-    // The module being printed, and whether its build-id has been seen.
-    let mut block: Option<(String, bool)> = None;
-    let close = |block: &Option<(String, bool)>| -> Result<(), String> {
-        match block {
-            Some((file, false)) if ids.contains_key(&squash_slashes(file)) => {
-                Err(format!("missing for {file}"))
-            }
-            _ => Ok(()),
-        }
-    };
-    let mut pos = 0;
-    while pos < out.len() {
-        let rest = &out[pos..];
-        if rest.starts_with(b"filename:") {
-            close(&block)?;
-            let end = rest.iter().position(|&b| b == sep).unwrap_or(rest.len());
-            let file = String::from_utf8_lossy(&rest[16.min(end)..end]).into_owned();
-            block = Some((file, false));
-        } else if rest.starts_with(build_id_key) {
-            let Some((file, seen)) = &mut block else {
-                return Err("build-id before any filename".into());
-            };
-            if *seen {
-                return Err(format!("printed twice for {file}"));
-            }
-            let Some(hex) = ids.get(&squash_slashes(file)) else {
-                return Err(format!(
-                    "printed for {file}, which has none (or is builtin)"
-                ));
-            };
-            let want = if sep == 0 {
-                format!("build-id={}\0", format_hex(hex))
-            } else {
-                format!("build-id:       {}\n", format_hex(hex))
-            };
-            if !rest.starts_with(want.as_bytes()) {
-                let got = &rest[..rest.len().min(want.len() + 20)];
-                return Err(format!(
-                    "for {file}: expected {want:?}, got {:?}...",
-                    String::from_utf8_lossy(got)
-                ));
-            }
-            let after = &rest[want.len()..];
-            let next_ok = after.is_empty()
-                || [&b"sig_id"[..], b"parm:", b"filename:"]
-                    .iter()
-                    .any(|p| after.starts_with(p))
-                || (after.starts_with(b"name:") && {
-                    // A builtin module's block starts with `name:` and then `filename: (builtin)`.
-                    let nl = after
-                        .iter()
-                        .position(|&b| b == sep)
-                        .map_or(after.len(), |n| n + 1);
-                    after[nl..].starts_with(b"filename:       (builtin)")
-                });
-            if !next_ok {
-                let next = &after[..after.len().min(40)];
-                return Err(format!(
-                    "for {file}: not right after the .modinfo entries; followed by {:?}",
-                    String::from_utf8_lossy(next)
-                ));
-            }
-            *seen = true;
-            checked += 1;
-            pos += want.len();
-            continue;
-        }
-        // Copy one record (line, or NUL-terminated entry) and move to the next.
-        let end = rest
-            .iter()
-            .position(|&b| b == sep)
-            .map_or(rest.len(), |n| n + 1);
-        kept.extend_from_slice(&rest[..end]);
-        pos += end;
-    }
-    close(&block)?;
-    Ok((kept, checked))
-}
-
-/// `-b root/` makes kmod print `root//lib/...`; the build-id table is keyed by clean paths.
-fn squash_slashes(p: &str) -> String {
-    let mut out = String::with_capacity(p.len());
-    for c in p.chars() {
-        if !(c == '/' && out.ends_with('/')) {
-            out.push(c);
-        }
-    }
-    out
 }
 
 // --- processes ----------------------------------------------------------------------------------

@@ -440,18 +440,6 @@ pub fn assert_one_line_error(out: &Output, needles: &[&str]) {
     }
 }
 
-/// Removes `build-id:` lines (and `build-id=...\0` items) that kmod 30 does not print.
-pub fn without_build_id(out: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(out.len());
-    for item in out.split_inclusive(|&b| b == b'\n' || b == 0) {
-        if item.starts_with(b"build-id:") || item.starts_with(b"build-id=") {
-            continue;
-        }
-        v.extend_from_slice(item);
-    }
-    v
-}
-
 // ---------------------------------------------------------------------------------------------
 // Temporary directories and fake roots
 

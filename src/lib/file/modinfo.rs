@@ -50,13 +50,15 @@ pub fn split_entry(s: &[u8]) -> Entry<'_> {
 /// Everything modinfo shows about one module file, in kmod's order.
 #[derive(Debug, Default)]
 pub struct ModuleInfo<'a> {
-    /// `.modinfo` entries in section order (repeated keys kept), then `build-id`, then the
-    /// signature entries.
+    /// `.modinfo` entries in section order (repeated keys kept), then the signature entries.
     pub entries: Vec<Entry<'a>>,
     /// How many of `entries` come from `.modinfo` (or `modules.builtin.modinfo`).
     pub modinfo_count: usize,
-    /// The GNU build id, if the file has one.
+    /// The GNU build id, if the file has one. kmod 34.2 does not list it, so neither do we;
+    /// `-F build-id` and `--json` show it.
     pub build_id: Option<Vec<u8>>,
+    /// The build id as `-F build-id` prints it (kmod's hex, colons, wrapped like a signature).
+    build_id_text: Option<Vec<u8>>,
     /// The decoded signature, if the file is signed and the signature could be decoded.
     pub signature: Option<SignatureInfo>,
     /// A signature that is present but undecodable: the reason.
@@ -84,7 +86,7 @@ impl<'a> ModuleInfo<'a> {
         if let Some(id) = build_id(&elf) {
             let mut hex = Vec::new();
             signature::hex_colon(&id, &mut hex);
-            info.entries.push(Entry::owned("build-id", hex));
+            info.build_id_text = Some(hex);
             info.build_id = Some(id);
         }
         if let Some(trailer) = signature::find_trailer(data) {
@@ -139,10 +141,14 @@ impl<'a> ModuleInfo<'a> {
 
     /// The values of every entry called `key`, in order.
     pub fn values<'s>(&'s self, key: &'s [u8]) -> impl Iterator<Item = &'s [u8]> + 's {
+        let build_id = (key == b"build-id")
+            .then_some(self.build_id_text.as_deref())
+            .flatten();
         self.entries
             .iter()
             .filter(move |e| e.key.as_ref() == key)
             .map(|e| e.value.as_ref())
+            .chain(build_id)
     }
 }
 
@@ -442,7 +448,7 @@ parm:           foo:second desc (charp)\n";
         let file = ModuleFile::from_bytes("/t/x.ko", elf).unwrap();
         let info = ModuleInfo::from_file(&file).unwrap();
         let keys: Vec<_> = info.entries.iter().map(|e| e.key.as_ref()).collect();
-        assert_eq!(keys, vec![&b"license"[..], b"name", b"build-id"]);
+        assert_eq!(keys, vec![&b"license"[..], b"name"]);
         assert_eq!(info.values(b"build-id").next().unwrap(), b"AB:CD:EF");
     }
 

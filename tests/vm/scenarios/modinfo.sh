@@ -5,10 +5,6 @@
 . "$(dirname "$0")/lib.sh"
 t_require_tools rk-modinfo "$RK_MODINFO" || t_done
 
-# The one intended difference (as in tests/conformance.rs): we print kmod HEAD's build-id
-# line, kmod 30 does not.
-T_IGNORE_RE='^build-id:'
-
 same() {
 	local name="$1"
 	shift
