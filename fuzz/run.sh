@@ -113,11 +113,13 @@ fi
 cmin() { # TARGET: minimize fuzz/corpus/TARGET and tests/fuzz_corpus/TARGET into the latter
 	local t=$1 keep=$repo/tests/fuzz_corpus/$1 all
 	seed "$t"
-	all=$(mktemp -d)
+	mkdir -p "$here/corpus"
+	all=$(mktemp -d "$here/corpus/.cmin-$t.XXXXXX") # beside the corpora: cmin renames directories
 	cp "$here/corpus/$t"/* "$all"/ 2>/dev/null || true
 	if [[ -d $keep ]]; then cp "$keep"/* "$all"/ 2>/dev/null || true; fi
 	cargo +nightly fuzz cmin -s "$sanitizer" "$t" "$all" -- -max_len="$(max_len "$t")" \
-		-rss_limit_mb=2048 -timeout=10 >"$here/$t.cmin.log" 2>&1
+		-rss_limit_mb=2048 -timeout=10 >"$here/$t.cmin.log" 2>&1 ||
+		{ echo "fuzz/run.sh: cmin $t failed; see fuzz/$t.cmin.log" >&2; exit 1; }
 	# The committed corpus must stay small (the replay runs it in the dev profile on every
 	# `cargo test`): past the budget, the largest inputs go first.
 	local budget=$((${FUZZ_CORPUS_KIB:-256} * 1024)) dropped=0 size f

@@ -52,6 +52,7 @@ fn replay(target: &str, f: fn(&[u8]), files: &[PathBuf]) {
 fn replay_target(name: &str) {
     let (_, f) = *TARGETS.iter().find(|(n, _)| *n == name).unwrap();
     let corpus = inputs(&root().join("tests/fuzz_corpus").join(name));
+    assert!(!corpus.is_empty(), "no corpus for fuzz target {name}");
     let mut files = corpus;
     files.extend(inputs(&root().join("tests/fuzz_regressions").join(name)));
     replay(name, f, &files);
