@@ -118,8 +118,10 @@ pub fn force_strip(data: &[u8]) {
 /// The loaded-module readers as the tools use them. The input is split at NUL bytes: the first
 /// part is written as `/proc/modules`; then, for each module it lists (up to 8, in order), five
 /// parts become its sysfs `coresize`, `refcnt`, `taint`, `initstate` and `holders/` (one entry
-/// per line). A module whose parts have run out has no sysfs directory. Then `lsmod` (table,
-/// `-v`, `--json`) runs on that root, and rmmod's checks and explanations for each module.
+/// per line); an empty part leaves the attribute out, and a module whose parts have run out has
+/// no sysfs directory. Then `lsmod` (table, `-v`, `--json`) runs on that root, and rmmod's
+/// checks and explanations for each module. (A module whose name is not one path component gets
+/// no directory and takes no parts.)
 pub fn loaded(data: &[u8]) {
     let Some(tmp) = TempDir::new() else { return };
     let root = SysRoot::at(tmp.path());
