@@ -1,12 +1,5 @@
-//! /proc/modules lines and sysfs values (initstate words).
+//! /proc/modules lines and the initstate words.
+//! The code is in the library (rkmod::fuzz::proc_modules), which the replay test also runs.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let text = String::from_utf8_lossy(data);
-    for m in rkmod::kernel::procmodules::parse(&text) {
-        let _ = (m.users.len(), m.is_permanent, m.refcnt);
-    }
-    let _ = rkmod::kernel::procmodules::State::parse(&text);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| rkmod::fuzz::proc_modules(data));

@@ -21,6 +21,8 @@ pub mod error;
 pub mod exit_code;
 pub mod file;
 pub mod fnmatch;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod insert;
 pub mod kernel;
 pub mod moddir;
