@@ -19,7 +19,7 @@ use crate::sysroot::SysRoot;
 ///
 /// Each argument is a module file (a path ending in .ko, .ko.xz, .ko.zst or .ko.gz), a module
 /// name, an alias or `symbol:NAME`, looked up in /lib/modules/$(uname -r) through depmod's
-/// indexes. Output is identical to kmod 34's modinfo; `-F build-id` also shows the GNU build id.
+/// indexes. Output is identical to kmod 34's modinfo; -F build-id also shows the GNU build id.
 #[derive(Parser, Debug)]
 #[command(
     name = "modinfo",
