@@ -43,6 +43,7 @@ debian: prereqs
 # The bad-input catalogue leaves its derived files in target/bad-inputs for the VM's rk-insmod.
 test: debian build
 	RKMOD_BAD_INPUTS_OUT=$(CURDIR)/target/bad-inputs $(CARGO) test --release
+	tests/vm/selftest.sh
 	tests/vm/run.sh --tools rk
 	tests/vm/run.sh --tools kmod
 
@@ -50,6 +51,7 @@ test-unit:
 	$(CARGO) test --release --lib --test it
 
 test-vm: debian build
+	tests/vm/selftest.sh
 	tests/vm/run.sh --tools rk
 
 demo: debian build
