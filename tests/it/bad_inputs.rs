@@ -22,14 +22,28 @@ fn bin(tool: &str) -> &'static str {
     }
 }
 
+/// Runs a tool on the catalogue's input. insmod and rmmod get `--root` at an empty directory:
+/// every case here must be refused before any system call, and with the host's real
+/// /sys/module/compression a compressed hostile file would go to finit_module on a host whose
+/// kernel decompresses (loading is tested in the VM, never on the host).
 fn tool(name: &str, args: &[&str]) -> Output {
-    Command::new(bin(name))
-        .args(args)
+    let mut c = Command::new(bin(name));
+    if matches!(name, "insmod" | "rmmod") {
+        c.arg("--root").arg(empty_root());
+    }
+    c.args(args)
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .stdin(Stdio::null())
         .output()
         .unwrap()
+}
+
+/// An empty directory: a system root with no /proc/modules, no /sys/module, no compression.
+fn empty_root() -> PathBuf {
+    let p = Path::new(env!("CARGO_TARGET_TMPDIR")).join("empty-root");
+    std::fs::create_dir_all(&p).unwrap();
+    p
 }
 
 /// One catalogue entry: run, then check status, stderr class, and that there is no panic.

@@ -411,9 +411,9 @@ fn rmmod_explains_what_kmod_leaves_cryptic() {
     let long = "x".repeat(60);
     let o = sys.ours("rmmod", &[&long]);
     assert_one_line_error(&o, &["longer than the kernel's 55 characters"]);
-    // Passing every check reaches delete_module, which this host's kernel does not have.
-    let o = sys.ours("rmmod", &["x"]);
-    assert_one_line_error(&o, &["could not remove module x: Function not implemented"]);
+    // No case here passes every check: that would reach delete_module on the host's kernel,
+    // whose answer depends on the host (ENOSYS without module support, ENOENT or a removal
+    // with it). The system call's errors are checked in the VM (tests/vm/scenarios/rk-rmmod.sh).
 }
 
 #[test]
