@@ -4,8 +4,8 @@
 # modinfo in a loop, and racing `rmmod --wait` callers compete for the same module.
 # The run also ends after M minutes (rkmod.soak_minutes=M; 15 by default, 0 = no limit),
 # whichever comes first, so a slow host makes `make test` shorter on cycles, not failed; the
-# `cycles` result says which limit ended it. A progress line every 10 cycles keeps the console
-# alive for the host's no-progress watchdog (tests/vm/watchdog.sh).
+# `cycles` result says which limit ended it. A progress line every 10 cycles (and at least every
+# 30 s) keeps the console alive for the host's no-progress watchdog (tests/vm/watchdog.sh).
 #
 # One cycle:
 #   insmod rk_basic (.ko, .ko.xz, .ko.zst in turn), rk_provider, rk_consumer, rk_chardev  -> 0
@@ -134,6 +134,7 @@ waiting() {
 
 waits=0 races_ok=0 races_bad=0
 start=$(t_ms)
+said=$start
 i=0 ended_by=cycles
 while [ "$i" -lt "$cycles" ]; do
 	if [ "$limit_ms" -gt 0 ] && [ $(($(t_ms) - start)) -ge "$limit_ms" ]; then
@@ -221,7 +222,12 @@ while [ "$i" -lt "$cycles" ]; do
 			"$KMOD_RMMOD" -f "$m" 2>/dev/null
 		fi
 	done
-	[ $((i % 10)) -eq 0 ] && t_log "cycle $i of $cycles: $calls tool runs, $bad unexpected, $(($(t_ms) - start)) ms"
+	# Progress every 10 cycles, and at least every 30 s when cycles are slow.
+	now=$(t_ms)
+	if [ $((i % 10)) -eq 0 ] || [ $((now - said)) -ge 30000 ]; then
+		t_log "cycle $i of $cycles: $calls tool runs, $bad unexpected, $((now - start)) ms"
+		said=$now
+	fi
 done
 took=$(($(t_ms) - start))
 touch "$stop"
