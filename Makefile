@@ -51,6 +51,7 @@ check:
 # for the VM's rk-insmod.
 test: check debian build
 	RKMOD_BAD_INPUTS_OUT=$(CURDIR)/target/bad-inputs $(CARGO) test
+	tests/vm/selftest.sh
 	tests/vm/run.sh --tools rk
 	tests/vm/run.sh --tools kmod
 
@@ -58,6 +59,7 @@ test-unit:
 	$(CARGO) test --lib --test it
 
 test-vm: debian build
+	tests/vm/selftest.sh
 	tests/vm/run.sh --tools rk
 
 demo: debian build

@@ -124,8 +124,11 @@ for line in "${trees[@]}"; do
     else
         # The package ships no modules.* indexes (the postinst makes them on install), and
         # every name, alias and builtin lookup needs them.
-        log "depmod -b $root $kver"
-        depmod -b "$root" "$kver"
+        # -C: an empty configuration; the host's /etc/depmod.d must not shape these indexes.
+        log "depmod -C (empty) -b $root $kver"
+        mkdir -p "$root.depmod.d"
+        depmod -C "$root.depmod.d" -b "$root" "$kver"
+        rmdir "$root.depmod.d"
     fi
 done
 

@@ -178,7 +178,11 @@ done
 for f in modules.builtin modules.builtin.modinfo modules.order; do
 	[[ -f $srcmods/$f ]] && cp "$srcmods/$f" "$stage/lib/modules/$kver/"
 done
-depmod -b "$stage" "$kver"
+# -C: an empty configuration, so the host's /etc/depmod.d (search/override lines a DKMS or a
+# distribution put there) cannot change the image's modules.dep.
+mkdir "$stage.depmod.d"
+trap 'rm -rf "$stage" "$stage.depmod.d"' EXIT
+depmod -C "$stage.depmod.d" -b "$stage" "$kver"
 log "Debian modules ($kver): $n listed, ${#want_files[@]} files with dependencies, $(du -sk "$stage/lib/modules" | cut -f1) KiB"
 awk '$3 == "permanent" { p = p " " $1 } END { if (p) print "mkinitramfs: permanent (init, no exit):" p }' "$stage/rk/debian-modules.txt" >&2
 

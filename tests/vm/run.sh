@@ -16,23 +16,27 @@
 #
 # Environment: RKMOD_DEBIAN_DIR (kernel trees, default <repo>/target/debian, holding 6.1/ and
 # 6.12/ as made by tests/debian/fetch.sh), RKMOD_BIN_DIR (our binaries, default
-# <repo>/target/release), RKMOD_VM_TIMEOUT (seconds per boot, default 600),
+# <repo>/target/release), RKMOD_VM_STALL (seconds without a new console line before qemu is
+# killed, default 300), RKMOD_VM_TIMEOUT (overall cap per boot in seconds, default 10800),
 # RKMOD_VM_QEMU_ARGS (extra qemu arguments), RKMOD_SOAK_CYCLES (cycles of the rk-soak
-# scenario, default 100; tests/vm/soak.sh runs 1000), RKMOD_VM_BENCH (1: the scenarios also
+# scenario, default 100; tests/vm/soak.sh runs 1000), RKMOD_SOAK_MINUTES (rk-soak also stops
+# after this many minutes, whichever comes first; default 15, 0 = no limit), RKMOD_VM_BENCH (1: the scenarios also
 # time themselves and print BENCH lines; bench/report.sh sets it), RKMOD_VM_EXTRA (colon-separated directories
 # copied over the image root, e.g. one with scenarios/foo.sh), CI (when "true", a missing prerequisite fails
-# the run instead of skipping it).
+# the run instead of skipping it, and so does a SKIP not listed in tests/vm/expected-skips).
 #
 # Output: target/vm/<kernel>/initrd.cpio.gz, target/vm/<kernel>.log (the whole serial console).
 # The last line is always "N passed, N failed"; the exit status is non-zero on any failed
-# check, a VM that did not finish, a kernel oops/warning, or (under CI) a missing prerequisite.
+# check, a scenario that checked nothing, a VM that did not finish or went silent, a kernel
+# oops/warning, or (under CI) a missing prerequisite or an unexpected SKIP (tests/vm/judge.sh).
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 out=$repo/target/vm
 debian_dir=${RKMOD_DEBIAN_DIR:-$repo/target/debian}
-timeout_s=${RKMOD_VM_TIMEOUT:-600}
+stall_s=${RKMOD_VM_STALL:-300}
+timeout_s=${RKMOD_VM_TIMEOUT:-10800}
 PATH=$PATH:/usr/sbin:/sbin
 
 log() { printf 'run.sh: %s\n' "$*" >&2; }
@@ -185,68 +189,36 @@ fi
 total_pass=0 total_fail=0 total_skip=0
 failures=()
 
-# report KERNEL LOG QEMU_RC SECS: parse the console log, print results, update the totals.
+# report KERNEL LOG QEMU_RC SECS: judge the console log (tests/vm/judge.sh: the same rules the
+# self-test checks), print what it says, update the totals.
 report() {
-	local k=$1 logf=$2 qrc=$3 secs=$4 proto pass=0 fail=0 skip=0 line status name rest
-	# RKMOD-* lines, with \r and anything before the marker (escape sequences) removed.
-	proto=$(tr -d '\r' <"$logf" | sed -nE 's/^.*(RKMOD-(INFO|BEGIN|RESULT|LOG|DMESG|END|DONE)( |$))/\1/p')
-	echo "== kernel $k: $(grep -m1 '^RKMOD-INFO' <<<"$proto" | cut -d' ' -f2-) (boot+run ${secs}s, qemu exit $qrc)"
-	if ((transcript)); then
-		grep '^RKMOD-LOG ' <<<"$proto" | sed 's/^RKMOD-LOG [^:]*: \{0,1\}//'
-	fi
+	local k=$1 logf=$2 qrc=$3 secs=$4 verdict last args=()
+	((verbose)) && args+=(--verbose)
+	((transcript)) && args+=(--transcript)
+	# Without --scenario, every scenario in the tree must have run.
+	((${#scenarios[@]})) || args+=(--scenarios "$all_scenarios")
+	verdict=$("$here/judge.sh" --kernel "$k" --qemu-rc "$qrc" --secs "$secs" "${args[@]}" "$logf")
+	printf '%s\n' "$verdict"
 	while IFS= read -r line; do
-		read -r _ status name rest <<<"$line"
-		case $status in
-		PASS) pass=$((pass + 1)); ((verbose)) && echo "  PASS $name $rest" ;;
-		SKIP) skip=$((skip + 1)); echo "  SKIP $name $rest" ;;
-		*) fail=$((fail + 1)); echo "  FAIL $name $rest"; failures+=("[$k] $name $rest") ;;
-		esac
-	done < <(grep '^RKMOD-RESULT ' <<<"$proto")
-	# Per scenario: counts and time.
-	while read -r _ sname rcs secss; do
-		printf '  %-16s %s %s  (%s passed, %s failed, %s skipped)\n' "$sname" "$rcs" "$secss" \
-			"$(grep -c "^RKMOD-RESULT PASS $sname/" <<<"$proto")" \
-			"$(grep -c "^RKMOD-RESULT FAIL $sname/" <<<"$proto")" \
-			"$(grep -c "^RKMOD-RESULT SKIP $sname/" <<<"$proto")"
-		if grep -q "^RKMOD-RESULT FAIL $sname/" <<<"$proto"; then
-			echo "  --- $sname log (first 80 lines; all of it in $logf):"
-			grep -E "^RKMOD-(LOG|DMESG) $sname: " <<<"$proto" | head -n 80 | sed 's/^/  | /'
-		fi
-	done < <(grep '^RKMOD-END ' <<<"$proto")
-
-	# Whole-VM failures: no RKMOD-DONE (timeout, panic, hang), kernel oops or warning.
-	if ((qrc == 124 || qrc == 137)); then
-		fail=$((fail + 1)); failures+=("[$k] VM timed out after ${timeout_s}s")
-		echo "  FAIL vm/timeout qemu killed after ${timeout_s}s"
+		failures+=("[$k] ${line#  FAIL }")
+	done < <(grep '^  FAIL ' <<<"$verdict" || true)
+	# "  kernel K: P passed, F failed, S skipped (U unexpected); console log: LOG"
+	last=$(tail -n 1 <<<"$verdict")
+	if [[ $last =~ :\ ([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped ]]; then
+		total_pass=$((total_pass + BASH_REMATCH[1])) total_fail=$((total_fail + BASH_REMATCH[2]))
+		total_skip=$((total_skip + BASH_REMATCH[3]))
+	else
+		total_fail=$((total_fail + 1)); failures+=("[$k] judge.sh gave no verdict")
 	fi
-	if ! grep -q '^RKMOD-DONE' <<<"$proto"; then
-		fail=$((fail + 1)); failures+=("[$k] VM did not finish (no RKMOD-DONE)")
-		echo "  FAIL vm/done the VM did not finish its run; last console lines:"
-		tr -d '\r' <"$logf" | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1b[c]//g' | tail -n 25 | sed 's/^/  | /'
-	fi
-	local oops
-	# (Results and scenario output are ours, not the kernel's: "KNOWN BUG:" is no oops.)
-	oops=$(tr -d '\r' <"$logf" | grep -vE '^RKMOD-(RESULT|LOG) ' |
-		grep -E 'Kernel panic|BUG: |Oops|WARNING: CPU|general protection fault|Call Trace:' | head -n 20)
-	if [[ -n $oops ]]; then
-		fail=$((fail + 1)); failures+=("[$k] kernel oops/panic/warning in the console log")
-		echo "  FAIL vm/kernel kernel oops, panic or warning:"
-		sed 's/^/  | /' <<<"$oops"
-	fi
-	if ((pass + fail + skip == 0)); then
-		fail=$((fail + 1)); failures+=("[$k] no results at all")
-		echo "  FAIL vm/results no RKMOD-RESULT lines in $logf"
-	fi
-	echo "  kernel $k: $pass passed, $fail failed, $skip skipped; console log: $logf"
-	total_pass=$((total_pass + pass)) total_fail=$((total_fail + fail)) total_skip=$((total_skip + skip))
 }
+all_scenarios=$(cd "$here/scenarios" && for f in *.sh; do printf '%s ' "${f%.sh}"; done)
 
 # Each kernel boots in its own qemu; with --jobs N (default: all at once when the host has 2+
 # CPUs) up to N run side by side, which halves the wall time of a two-kernel run. The results
 # are reported in kernel order once each has finished.
 started=()
 declare -A t1_of=() pid_of=()
-# Ctrl-C: stop the boots still running (timeout passes the signal on to its qemu).
+# Ctrl-C: stop the boots still running (watchdog.sh passes the signal on to its qemu).
 trap 'kill "${pid_of[@]}" 2>/dev/null; exit 130' INT TERM
 for k in "${kernels[@]}"; do
 	vmlinuz=$(vmlinuz_of "$k")
@@ -265,6 +237,7 @@ for k in "${kernels[@]}"; do
 	append="console=ttyS0 panic=-1 quiet rkmod.tools=$tools"
 	((${#scenarios[@]})) && append+=" rkmod.scenario=$(IFS=,; echo "${scenarios[*]}")"
 	[[ -n ${RKMOD_SOAK_CYCLES:-} ]] && append+=" rkmod.soak=$RKMOD_SOAK_CYCLES"
+	[[ -n ${RKMOD_SOAK_MINUTES:-} ]] && append+=" rkmod.soak_minutes=$RKMOD_SOAK_MINUTES"
 	[[ ${RKMOD_VM_BENCH:-0} == 1 ]] && append+=" rkmod.bench=1"
 	# shellcheck disable=SC2206 # extra qemu arguments are meant to be split
 	qemu=(qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -nographic -no-reboot -nic none
@@ -280,7 +253,9 @@ for k in "${kernels[@]}"; do
 	done
 	t1_of[$k]=$(date +%s.%N)
 	log "booting $k: $vmlinuz, initrd $(du -k "$initrd" | cut -f1) KiB (built in $(awk -v a="$t0" -v b="${t1_of[$k]}" 'BEGIN { printf "%.1f", b - a }')s)"
-	timeout -k 10 "$timeout_s" "${qemu[@]}" -append "$append" </dev/null >"$logf" 2>&1 &
+	# No fixed time limit: the watchdog ends qemu when the console stays silent for $stall_s
+	# (scenarios print progress), or after the generous overall cap.
+	"$here/watchdog.sh" "$stall_s" "$timeout_s" "$logf" "${qemu[@]}" -append "$append" &
 	pid_of[$k]=$!
 	started+=("$k")
 done

@@ -35,7 +35,7 @@ block() {
 # bench LABEL FILE: both tools, 4 blocks each, then one line for bench/report.sh:
 # BENCH <workload>|<kmod ms>|<our ms>|<kmod KiB>|<our KiB>
 bench() {
-	local label="$1" file="$2" name kmod_ms=0 rk_ms=0 kmod_rss rk_rss
+	local label="$1" file="$2" name kmod_ms=0 rk_ms=0 kmod_rss rk_rss n
 	name=$(t_modname "$file")
 	if t_is_loaded "$name"; then
 		t_skip "load-$label" "$name is already loaded"
@@ -43,9 +43,11 @@ bench() {
 	fi
 	t_run "load-$label" 0 -- "$RK_INSMOD" "$file" || return
 	"$KMOD_RMMOD" "$name"
-	for _ in 1 2 3 4; do
+	for n in 1 2 3 4; do
 		kmod_ms=$((kmod_ms + $(block "$KMOD_INSMOD" "$file" "$name")))
 		rk_ms=$((rk_ms + $(block "$RK_INSMOD" "$file" "$name")))
+		# Progress for the host's no-progress watchdog (a loaded host makes these slow).
+		t_log "bench $label: $((n * 5)) of 20 rounds, kmod $kmod_ms ms, ours $rk_ms ms so far"
 	done
 	kmod_rss=$(busybox time -f %M "$KMOD_INSMOD" "$file" 2>&1 >/dev/null | tail -n 1)
 	"$KMOD_RMMOD" "$name"
