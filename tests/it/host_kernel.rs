@@ -48,7 +48,9 @@ fn the_host_suite_makes_no_module_system_call() {
     let log = t.0.join("trace");
     let calls = MODULE_CALLS;
     let mut run = program("strace")
-        .args(["-f", "-qq", "--seccomp-bpf", "-o"])
+        // -ff: one log per process (trace.PID), so a call is never split into "<unfinished
+        // ...>" and "resumed" lines by another process's output.
+        .args(["-ff", "-qq", "--seccomp-bpf", "-o"])
         .arg(&log)
         .arg(format!("--trace={calls}"))
         .arg(format!("--inject={calls}:error={INJECTED}"))
@@ -79,7 +81,16 @@ fn the_host_suite_makes_no_module_system_call() {
         "{summary}"
     );
 
-    let trace = std::fs::read_to_string(&log).unwrap();
+    let mut trace = String::new();
+    for entry in std::fs::read_dir(&t.0).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("trace."))
+        {
+            trace.push_str(&std::fs::read_to_string(&path).unwrap());
+        }
+    }
     let made: Vec<&str> = trace
         .lines()
         .filter(|l| {

@@ -90,21 +90,13 @@ impl<'a> ModuleInfo<'a> {
             info.build_id = Some(id);
         }
         if let Some(trailer) = signature::find_trailer(data) {
-            let sig = signature::interpret(&trailer);
-            let shown = match &sig {
-                Ok(sig) => sig.clone(),
-                // kmod 34 prints placeholder lines when it cannot decode the PKCS#7 blob.
-                Err(_) => SignatureInfo {
-                    id_type: "PKCS#7",
-                    signer: String::new(),
-                    key_id: Vec::new(),
-                    hash_algo: "unknown".to_string(),
-                    signature: Vec::new(),
-                },
-            };
-            info.push_signature(&shown);
-            match sig {
-                Ok(sig) => info.signature = Some(sig),
+            // kmod 34.2 (with OpenSSL, as Debian builds it) shows no signature lines for a PKCS#7
+            // blob it cannot decode: the listing stays kmod's, and the tool warns.
+            match signature::interpret(&trailer) {
+                Ok(sig) => {
+                    info.push_signature(&sig);
+                    info.signature = Some(sig);
+                }
                 Err(e) => info.signature_error = Some(e),
             }
         }

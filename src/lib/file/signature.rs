@@ -102,7 +102,7 @@ pub fn find_trailer(data: &[u8]) -> Option<Trailer<'_>> {
 }
 
 /// Interprets a trailer. A PKCS#7 blob that cannot be decoded gives `Err` with the reason, and
-/// the caller decides how to show it (kmod 34 prints placeholder lines).
+/// the caller decides how to show it (kmod 34.2 shows no signature lines then).
 pub fn interpret(t: &Trailer<'_>) -> Result<SignatureInfo, String> {
     let id_type = ID_TYPES[usize::from(t.id_type)];
     if t.id_type != ID_PKCS7 {
