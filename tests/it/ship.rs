@@ -68,7 +68,8 @@ fn man_pages_pass_mandoc_lint() {
         .into_iter()
         .map(|p| root().join("man").join(p))
         .collect();
-    assert_eq!(pages.len(), TOOLS.len() + 1, "{pages:?}");
+    // The tools', rkmod.8 and kmod.8.
+    assert_eq!(pages.len(), TOOLS.len() + 2, "{pages:?}");
     let out = run(
         program("mandoc"),
         ["-T", "lint"].map(PathBuf::from).iter().chain(&pages),
@@ -115,6 +116,12 @@ fn man_pages_document_status_files_and_differences() {
         ("modinfo", "modules.dep.bin"),
         ("modaudit", "exists only in rkmod"),
         ("rkmod", ".SH TOOLS"),
+        ("rkmod", "rkmod static\\-nodes"),
+        ("kmod", ".SH STATIC-NODES"),
+        ("kmod", "\\-\\-format"),
+        ("kmod", "modules.devname"),
+        ("kmod", ".SH \"DIFFERENCES FROM KMOD\""),
+        ("kmod", ".SH \"EXIT STATUS\""),
     ] {
         let p = page(&format!("{tool}.8"));
         assert!(p.contains(needle), "{tool}.8 lacks {needle:?}");
