@@ -202,7 +202,8 @@ fn make_install_layout() {
         "usr/sbin/rkmod".to_string(),
         "usr/share/man/man8/rkmod.8".to_string(),
     ];
-    for t in std::iter::once("rkmod").chain(TOOLS) {
+    // kmod is a link too: invoked as kmod, rkmod is kmod's own program (kmod.rs).
+    for t in ["rkmod", "kmod"].into_iter().chain(TOOLS) {
         if t != "rkmod" {
             want.push(format!("usr/sbin/{t}"));
             want.push(format!("usr/share/man/man8/{t}.8"));
@@ -213,7 +214,7 @@ fn make_install_layout() {
     }
     let want: BTreeSet<PathBuf> = want.iter().map(PathBuf::from).collect();
     assert_eq!(tree(&stage.0), want);
-    for t in TOOLS {
+    for t in std::iter::once("kmod").chain(TOOLS) {
         let link = stage.0.join("usr/sbin").join(t);
         assert_eq!(
             std::fs::read_link(&link).unwrap(),
@@ -254,6 +255,7 @@ fn make_install_beside_kmod() {
         tree(&stage.0),
         set(&[
             "usr/lib/rkmod/insmod",
+            "usr/lib/rkmod/kmod",
             "usr/lib/rkmod/lsmod",
             "usr/lib/rkmod/modinfo",
             "usr/lib/rkmod/rmmod",
@@ -265,6 +267,7 @@ fn make_install_beside_kmod() {
             "usr/share/fish/vendor_completions.d/rkmod.fish",
             "usr/share/man/man8/modaudit.8",
             "usr/share/man/man8/rkmod-insmod.8",
+            "usr/share/man/man8/rkmod-kmod.8",
             "usr/share/man/man8/rkmod-lsmod.8",
             "usr/share/man/man8/rkmod-modinfo.8",
             "usr/share/man/man8/rkmod-rmmod.8",
@@ -344,11 +347,13 @@ fn deb_package_installs_beside_kmod() {
         "usr/sbin/rkmod",
         "usr/sbin/modaudit",
         "usr/lib/rkmod/insmod",
+        "usr/lib/rkmod/kmod",
         "usr/lib/rkmod/rmmod",
         "usr/lib/rkmod/lsmod",
         "usr/lib/rkmod/modinfo",
         "usr/share/man/man8/rkmod.8.gz",
         "usr/share/man/man8/rkmod-modinfo.8.gz",
+        "usr/share/man/man8/rkmod-kmod.8.gz",
         "usr/share/man/man8/modaudit.8.gz",
         "usr/share/bash-completion/completions/rkmod",
         "usr/share/zsh/site-functions/_rkmod",
