@@ -400,6 +400,12 @@ fn rkmod_man() -> Vec<u8> {
             roman(format!("{}(8).", tool.name)),
         ]);
     }
+    r.control("TP", []);
+    r.text([bold(kmod::STATIC_NODES)]);
+    r.text([roman(
+        "The device nodes of the running kernel's modules.devname, as \"kmod static-nodes\" \
+         prints them; see kmod(8).",
+    )]);
     r.control("SH", ["INSTALLATION"]);
     r.text([roman(
         "make install puts rkmod in $(SBINDIR) and links named after the tools beside it. A \
@@ -431,8 +437,29 @@ fn rkmod_man() -> Vec<u8> {
 /// lists subcommands by name only).
 fn kmod_man() -> Vec<u8> {
     let cmd = kmod::KmodArgs::command();
-    let mut page = clap_part(&cmd);
+    // clap_mangen would name a page per command (kmod-list(8)); they are described here.
+    let mut own = Command::new(multicall::KMOD)
+        .about(cmd.get_about().cloned().unwrap_or_default())
+        .long_about(cmd.get_long_about().cloned().unwrap_or_default())
+        .override_usage(cmd.get_overridden_usage().cloned().unwrap_or_default())
+        .disable_version_flag(true);
+    for a in cmd.get_arguments() {
+        own = own.arg(a.clone());
+    }
+    let mut page = clap_part(&own);
     let mut r = Roff::new();
+    r.control("SH", ["COMMANDS"]);
+    for sub in cmd.get_subcommands() {
+        r.control("TP", []);
+        r.text([bold(sub.get_name())]);
+        let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+        let see = match sub.get_name() {
+            "list" => " (its options are lsmod's; see lsmod(8))",
+            "static-nodes" => " (see STATIC-NODES below)",
+            _ => "",
+        };
+        r.text([roman(format!("{about}{see}."))]);
+    }
     let nodes = kmod::StaticNodesArgs::command();
     r.control("SH", ["STATIC-NODES"]);
     r.text([bold("kmod static-nodes"), roman(" [OPTIONS]")]);
