@@ -123,7 +123,15 @@ pub fn create_output(path: &Path) -> Result<File, CreateError> {
             .recursive(true)
             .mode(0o755)
             .create(parent)
-            .map_err(CreateError::Parent)?;
+            .map_err(|e| {
+                // "File exists" would be the answer for a parent that is a file; the cause is
+                // that it is not a directory.
+                CreateError::Parent(if e.kind() == io::ErrorKind::AlreadyExists {
+                    io::Error::from_raw_os_error(libc::ENOTDIR)
+                } else {
+                    e
+                })
+            })?;
     }
     std::fs::OpenOptions::new()
         .write(true)
@@ -185,6 +193,19 @@ mod tests {
             ),
             "fuse fuse c10:229\na b c4294967295:2\n"
         );
+    }
+
+    #[test]
+    fn a_parent_that_is_a_file_is_not_a_directory() {
+        let dir = std::env::temp_dir().join(format!("rkmod-static-nodes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("file"), b"").unwrap();
+        let e = create_output(&dir.join("file/sub/out")).unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        match e {
+            CreateError::Parent(e) => assert_eq!(e.raw_os_error(), Some(libc::ENOTDIR)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -456,3 +456,40 @@ fn every_name_dispatches() {
         &["Error: could not write standard output - No space left on device"],
     );
 }
+
+/// An output that cannot be created: kmod's status and words, with the real cause (kmod 34 says
+/// "Success" for a parent that is a file).
+#[test]
+fn static_nodes_output_errors() {
+    let k = kmods();
+    let Some(v34) = k.v34.clone() else { return };
+    let Some(tree) = debian_tree("6.1") else {
+        return;
+    };
+    let t = TempDir::new("kmod-out-err");
+    std::fs::write(t.0.join("file"), b"").unwrap();
+    let cases = [
+        (t.0.clone(), "Is a directory"),
+        (t.0.join("file/x"), "Not a directory"),
+        (t.0.join("file/x/y"), "Not a directory"),
+    ];
+    for (out, cause) in cases {
+        let arg = format!("--output={}", out.display());
+        let args = ["static-nodes", arg.as_str()];
+        let (Some(ours), Some(theirs)) = (
+            run_in(Some(&tree), "022", &k.ours, &args),
+            run_in(Some(&tree), "022", &v34, &args),
+        ) else {
+            return;
+        };
+        assert_status(&ours, 1, &arg);
+        assert_status(&theirs, 1, &arg);
+        assert!(ours.stdout.is_empty() && theirs.stdout.is_empty());
+        let (o, t) = (text(&ours.stderr), text(&theirs.stderr));
+        let words = t.split(" - ").next().unwrap();
+        assert!(
+            o.starts_with(words) && o.contains(cause),
+            "{arg}: {o:?} vs kmod's {t:?}"
+        );
+    }
+}
