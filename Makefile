@@ -92,12 +92,12 @@ clean:
 #   make install DESTDIR=/tmp/stage PREFIX=/usr SBINDIR=/usr/sbin
 #   make install KMOD_NAMES=private ...                 beside a distribution's kmod (packages)
 #
-# rkmod is one binary; the tools are symbolic links to it. KMOD_NAMES says where the four links
-# that kmod also installs (insmod, rmmod, lsmod, modinfo) go:
+# rkmod is one binary; the tools are symbolic links to it. KMOD_NAMES says where the five links
+# that kmod also installs (kmod itself, insmod, rmmod, lsmod, modinfo) go:
 #   sbin     in SBINDIR with their man pages and completions, replacing kmod's earlier in PATH;
 #   private  in KMOD_NAMES_DIR (put it first in PATH to use them, as with /usr/lib/ccache),
-#            their man pages renamed rkmod-insmod.8 ..., and no completions: no file collides
-#            with kmod's.
+#            their man pages renamed rkmod-kmod.8, rkmod-insmod.8 ..., and no completions: no
+#            file collides with kmod's.
 # rkmod and modaudit (which kmod lacks) always go to SBINDIR.
 
 PREFIX ?= /usr/local
@@ -112,7 +112,7 @@ KMOD_NAMES_DIR ?= $(PREFIX)/lib/rkmod
 RKMOD_BIN ?= target/static/rkmod
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
-KMOD_TOOLS := insmod rmmod lsmod modinfo
+KMOD_TOOLS := kmod insmod rmmod lsmod modinfo
 OWN_TOOLS := modaudit
 
 ifeq ($(KMOD_NAMES),sbin)

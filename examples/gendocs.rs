@@ -14,10 +14,12 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use clap::CommandFactory;
 use clap::{Arg, Command};
 use clap_complete::Shell;
 use clap_mangen::Man;
 use clap_mangen::roff::{Roff, bold, roman};
+use rkmod::cli::kmod;
 use rkmod::cli::multicall::{self, TOOLS};
 
 /// The date the man pages carry. Bump it with the version.
@@ -251,6 +253,13 @@ pub fn files() -> Vec<(PathBuf, Vec<u8>)> {
             completion(shell, multicall::command(), multicall::NAME),
         ));
     }
+    out.push((PathBuf::from("man/kmod.8"), tidy(&kmod_man())));
+    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+        out.push((
+            completion_path(shell, multicall::KMOD),
+            completion(shell, kmod::KmodArgs::command(), multicall::KMOD),
+        ));
+    }
     out
 }
 
@@ -391,6 +400,12 @@ fn rkmod_man() -> Vec<u8> {
             roman(format!("{}(8).", tool.name)),
         ]);
     }
+    r.control("TP", []);
+    r.text([bold(kmod::STATIC_NODES)]);
+    r.text([roman(
+        "The device nodes of the running kernel's modules.devname, as \"kmod static-nodes\" \
+         prints them; see kmod(8).",
+    )]);
     r.control("SH", ["INSTALLATION"]);
     r.text([roman(
         "make install puts rkmod in $(SBINDIR) and links named after the tools beside it. A \
@@ -408,14 +423,129 @@ fn rkmod_man() -> Vec<u8> {
     }
     r.control("SH", ["DIFFERENCES FROM KMOD"]);
     r.text([roman(
-        "kmod's binary also offers modprobe, depmod and \"kmod static-nodes\"; rkmod does not, \
-         and is meant to be installed beside kmod. modaudit exists only in rkmod. The \
+        "kmod's binary also offers modprobe and depmod; rkmod does not, and is meant to be \
+         installed beside kmod. Invoked as kmod, rkmod takes kmod's commands (help, list, \
+         static-nodes); see kmod(8). modaudit exists only in rkmod. The \
          differences of each tool are listed on its page.",
     )]);
     see_also(&mut r, multicall::NAME);
     append(&mut page, &r);
     page
 }
+
+/// kmod(8): the `kmod` program and its commands, with static-nodes' options in full (clap_mangen
+/// lists subcommands by name only).
+fn kmod_man() -> Vec<u8> {
+    let cmd = kmod::KmodArgs::command();
+    // clap_mangen would name a page per command (kmod-list(8)); they are described here.
+    let mut own = Command::new(multicall::KMOD)
+        .about(cmd.get_about().cloned().unwrap_or_default())
+        .long_about(cmd.get_long_about().cloned().unwrap_or_default())
+        .override_usage(cmd.get_overridden_usage().cloned().unwrap_or_default())
+        .disable_version_flag(true);
+    for a in cmd.get_arguments() {
+        own = own.arg(a.clone());
+    }
+    let mut page = clap_part(&own);
+    let mut r = Roff::new();
+    r.control("SH", ["COMMANDS"]);
+    for sub in cmd.get_subcommands() {
+        r.control("TP", []);
+        r.text([bold(sub.get_name())]);
+        let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+        let see = match sub.get_name() {
+            "list" => " (its options are lsmod's; see lsmod(8))",
+            "static-nodes" => " (see STATIC-NODES below)",
+            _ => "",
+        };
+        r.text([roman(format!("{about}{see}."))]);
+    }
+    let nodes = kmod::StaticNodesArgs::command();
+    r.control("SH", ["STATIC-NODES"]);
+    r.text([bold("kmod static-nodes"), roman(" [OPTIONS]")]);
+    r.control("PP", []);
+    r.text([roman(join_words(
+        &nodes
+            .get_long_about()
+            .or(nodes.get_about())
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+    ))]);
+    for a in nodes.get_arguments().filter(|a| !a.is_hide_set()) {
+        let mut tag = Vec::new();
+        if let Some(s) = a.get_short() {
+            tag.push(format!("-{s}"));
+        }
+        if let Some(l) = a.get_long() {
+            tag.push(format!("--{l}"));
+        }
+        let value = a
+            .get_value_names()
+            .and_then(|v| v.first())
+            .map(|v| format!(" {v}"))
+            .unwrap_or_default();
+        r.control("TP", []);
+        r.text([bold(tag.join(", ")), roman(value)]);
+        r.text([roman(
+            a.get_help().map(|h| h.to_string()).unwrap_or_default(),
+        )]);
+        for v in a.get_possible_values().iter().filter(|v| !v.is_hide_set()) {
+            r.control("RS", []);
+            r.control("TP", []);
+            r.text([bold(v.get_name())]);
+            r.text([roman(
+                v.get_help().map(|h| h.to_string()).unwrap_or_default(),
+            )]);
+            r.control("RE", []);
+        }
+    }
+    for s in after_help_sections(
+        &cmd.get_after_help()
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+    ) {
+        s.render(&mut r);
+    }
+    r.control("PP", []);
+    r.text([roman(format!(
+        "static-nodes: {}",
+        nodes
+            .get_after_help()
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+            .trim_start_matches("Exit status: ")
+    ))]);
+    r.control("SH", ["FILES"]);
+    r.control("TP", []);
+    r.text([bold("/lib/modules/$(uname -r)/modules.devname")]);
+    r.text([roman(
+        "The device nodes static-nodes prints, written by depmod(8): MODULE DEVNAME TYPEMAJOR:MINOR \
+         per line.",
+    )]);
+    r.control("SH", ["DIFFERENCES FROM KMOD"]);
+    for (i, d) in KMOD_DIFFERENCES.iter().enumerate() {
+        if i > 0 {
+            r.control("PP", []);
+        }
+        r.text([roman(*d)]);
+    }
+    see_also(&mut r, multicall::KMOD);
+    append(&mut page, &r);
+    page
+}
+
+/// kmod(8)'s DIFFERENCES FROM KMOD; the README's table says the same.
+const KMOD_DIFFERENCES: &[&str] = &[
+    "-V prints rkmod's version, and the help texts are rkmod's own.",
+    "An invalid line of modules.devname is reported with kmod's words, followed by the file \
+     and the line number.",
+    "A failure to write the output (a full disk) is reported and makes the exit status 1; kmod \
+     exits 0 with the output cut short.",
+    "A modules.devname that opens but cannot be read (a directory) is reported as a warning; \
+     kmod says nothing. Both exit 0 and create an empty output file.",
+    "When a parent directory of the --output file cannot be created, the message gives the real \
+     cause; kmod 34 may say \"Success\".",
+];
 
 /// Makes a page pass `mandoc -T lint` cleanly: no trailing spaces (clap_mangen leaves one after
 /// the synopsis) and text lines of at most 80 bytes, broken between words (roff refills them).
@@ -462,10 +592,11 @@ fn tidy(page: &[u8]) -> Vec<u8> {
 fn see_also(r: &mut Roff, this: &str) {
     let mut refs: Vec<String> = std::iter::once(multicall::NAME)
         .chain(TOOLS.iter().map(|t| t.name))
+        .chain([multicall::KMOD])
         .filter(|n| *n != this)
         .map(|n| format!("{n}(8)"))
         .collect();
-    refs.extend(["kmod(8)", "modprobe(8)", "depmod(8)", "modules.dep(5)"].map(String::from));
+    refs.extend(["modprobe(8)", "depmod(8)", "modules.dep(5)"].map(String::from));
     r.control("SH", ["SEE ALSO"]);
     let mut line = Vec::new();
     for (i, x) in refs.iter().enumerate() {
@@ -612,7 +743,8 @@ fn visible(cmd: &Command) -> Command {
     let leak = |s: &str| -> &'static str { Box::leak(s.to_string().into_boxed_str()) };
     let mut v = Command::new(leak(cmd.get_name()))
         .about(cmd.get_about().cloned().unwrap_or_default())
-        .args_conflicts_with_subcommands(cmd.is_args_conflicts_with_subcommands_set());
+        .args_conflicts_with_subcommands(cmd.is_args_conflicts_with_subcommands_set())
+        .disable_help_subcommand(cmd.is_disable_help_subcommand_set());
     for alias in cmd.get_visible_aliases() {
         v = v.visible_alias(leak(alias));
     }

@@ -32,6 +32,7 @@ complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "lsmod" -d 'Show the sta
 complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "list" -d 'Show the status of modules in the Linux kernel'
 complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "modinfo" -d 'Show information about Linux kernel modules'
 complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "modaudit" -d 'Tell, before loading, whether kernel modules can ever be unloaded'
+complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "static-nodes" -d 'Print the device nodes that load a module when opened, from the running kernel\'s modules.devname'
 complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c rkmod -n "__fish_rkmod_using_subcommand insmod" -s f -l force -d 'DANGEROUS: force a module load, may cause data corruption and crash your machine; implies --force-modversion and --force-vermagic'
 complete -c rkmod -n "__fish_rkmod_using_subcommand insmod" -l force-modversion -d 'Ignore module\'s version'
@@ -75,12 +76,18 @@ complete -c rkmod -n "__fish_rkmod_using_subcommand modaudit" -s b -l basedir -d
 complete -c rkmod -n "__fish_rkmod_using_subcommand modaudit" -l json -d 'Print JSON Lines (one object per module file) instead of a table'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modaudit" -s V -l version -d 'Show version'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modaudit" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modaudit help" -f -a "insmod" -d 'Insert a module into the Linux kernel'
-complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modaudit help" -f -a "rmmod" -d 'Remove modules from the Linux kernel'
-complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modaudit help" -f -a "lsmod" -d 'Show the status of modules in the Linux kernel'
-complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modaudit help" -f -a "modinfo" -d 'Show information about Linux kernel modules'
-complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modaudit help" -f -a "modaudit" -d 'Tell, before loading, whether kernel modules can ever be unloaded'
-complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modaudit help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rkmod -n "__fish_rkmod_using_subcommand static-nodes" -s f -l format -d 'Output format' -r -f -a "human\t'A readable listing, one block per node (the default); not meant to be parsed'
+tmpfiles\t'tmpfiles.d(5) lines for systemd-tmpfiles: each node, and its parent directory'
+devname\t'modules.devname\'s own format'"
+complete -c rkmod -n "__fish_rkmod_using_subcommand static-nodes" -s o -l output -d 'Write to FILE (created with its parent directories) instead of standard output' -r -F
+complete -c rkmod -n "__fish_rkmod_using_subcommand static-nodes" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modaudit static-nodes help" -f -a "insmod" -d 'Insert a module into the Linux kernel'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modaudit static-nodes help" -f -a "rmmod" -d 'Remove modules from the Linux kernel'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modaudit static-nodes help" -f -a "lsmod" -d 'Show the status of modules in the Linux kernel'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modaudit static-nodes help" -f -a "modinfo" -d 'Show information about Linux kernel modules'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modaudit static-nodes help" -f -a "modaudit" -d 'Tell, before loading, whether kernel modules can ever be unloaded'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modaudit static-nodes help" -f -a "static-nodes" -d 'Print the device nodes that load a module when opened, from the running kernel\'s modules.devname'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modaudit static-nodes help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 
 # Module names: added to clap_complete's script by rkmod's examples/gendocs.rs.
 function __rkmod_loaded_modules

@@ -31,6 +31,7 @@ pub mod moddir;
 pub mod names;
 pub mod parallel;
 pub mod remove;
+pub mod static_nodes;
 pub mod sysroot;
 
 pub use error::{Error, Result};

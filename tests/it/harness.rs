@@ -121,6 +121,68 @@ pub fn kmod_traced(tool: &str, args: &[&str], errno: &str) -> Option<(Output, Ve
     traced(&argv, errno)
 }
 
+/// Where tests/debian/fetch.sh put the Debian trees and kmod 34.2: `RKMOD_DEBIAN_DIR`, else
+/// `target/debian`.
+pub fn debian_dir() -> PathBuf {
+    std::env::var_os("RKMOD_DEBIAN_DIR").map_or_else(|| root().join("target/debian"), PathBuf::from)
+}
+
+/// The module directory of Debian tree `short` (`6.1`, `6.12`), or None with a skip.
+pub fn debian_tree(short: &str) -> Option<PathBuf> {
+    let dir = debian_dir().join(short).join("lib/modules");
+    let found = std::fs::read_dir(&dir)
+        .ok()
+        .and_then(|mut d| d.next())
+        .and_then(|e| e.ok())
+        .map(|e| e.path());
+    if found.is_none() {
+        skip(&format!(
+            "no Debian tree in {} (run tests/debian/fetch.sh)",
+            dir.display()
+        ));
+    }
+    found
+}
+
+/// kmod 34.2's `tool` (fetch.sh's wrapper in `<debian>/kmod34/bin`), or None with a skip (a
+/// failure under CI).
+pub fn kmod34(tool: &str) -> Option<PathBuf> {
+    let path = debian_dir().join("kmod34/bin").join(tool);
+    if path.is_file() {
+        return Some(path);
+    }
+    skip(&format!(
+        "kmod 34.2 is not in {} (run tests/debian/fetch.sh); comparison against kmod 34.2 skipped",
+        path.display()
+    ));
+    None
+}
+
+/// Runs `argv` in a private mount namespace where `/lib/modules/$(uname -r)` is `moddir` (bind
+/// mounted; None: the directory exists but is empty), with the file-creation mask `umask`: how
+/// kmod, which reads only the running kernel's directory, is pointed at a Debian tree. Our tools
+/// run the same way, so both see the same paths. None with a skip when namespaces are not
+/// available here (not root, no unshare); under CI that is a failure.
+pub fn in_module_namespace(moddir: Option<&Path>, umask: &str, argv: &[&OsStr]) -> Option<Output> {
+    if !require("unshare", "util-linux", "kmod on a Debian tree") {
+        return None;
+    }
+    let script = "set -e; u=$(uname -r); mount -t tmpfs rkfake /lib/modules; \
+                  mkdir -p /lib/modules/$u; [ -z \"$1\" ] || mount --bind \"$1\" /lib/modules/$u; \
+                  umask $2; shift 2; exec \"$@\"";
+    let o = program("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
+        .arg(moddir.map_or(OsStr::new(""), Path::as_os_str))
+        .arg(umask)
+        .args(argv)
+        .output();
+    if !text(&o.stderr).contains("unshare failed") && o.status.code() != Some(32) {
+        return Some(o);
+    }
+    skip("cannot run in a mount namespace here (needs root and unshare)");
+    None
+}
+
 /// Set in the environment of host_kernel.rs's traced run of this test binary.
 pub const UNDER_STRACE: &str = "RKMOD_IT_UNDER_STRACE";
 

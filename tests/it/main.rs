@@ -8,6 +8,7 @@ mod fuzz_regressions;
 mod harness;
 mod host_kernel;
 mod insmod;
+mod kmod;
 mod lsmod;
 mod modaudit;
 mod modinfo;

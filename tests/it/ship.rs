@@ -68,7 +68,8 @@ fn man_pages_pass_mandoc_lint() {
         .into_iter()
         .map(|p| root().join("man").join(p))
         .collect();
-    assert_eq!(pages.len(), TOOLS.len() + 1, "{pages:?}");
+    // The tools', rkmod.8 and kmod.8.
+    assert_eq!(pages.len(), TOOLS.len() + 2, "{pages:?}");
     let out = run(
         program("mandoc"),
         ["-T", "lint"].map(PathBuf::from).iter().chain(&pages),
@@ -115,6 +116,12 @@ fn man_pages_document_status_files_and_differences() {
         ("modinfo", "modules.dep.bin"),
         ("modaudit", "exists only in rkmod"),
         ("rkmod", ".SH TOOLS"),
+        ("rkmod", "rkmod static\\-nodes"),
+        ("kmod", ".SH STATIC-NODES"),
+        ("kmod", "\\-\\-format"),
+        ("kmod", "modules.devname"),
+        ("kmod", ".SH \"DIFFERENCES FROM KMOD\""),
+        ("kmod", ".SH \"EXIT STATUS\""),
     ] {
         let p = page(&format!("{tool}.8"));
         assert!(p.contains(needle), "{tool}.8 lacks {needle:?}");
@@ -195,7 +202,8 @@ fn make_install_layout() {
         "usr/sbin/rkmod".to_string(),
         "usr/share/man/man8/rkmod.8".to_string(),
     ];
-    for t in std::iter::once("rkmod").chain(TOOLS) {
+    // kmod is a link too: invoked as kmod, rkmod is kmod's own program (kmod.rs).
+    for t in ["rkmod", "kmod"].into_iter().chain(TOOLS) {
         if t != "rkmod" {
             want.push(format!("usr/sbin/{t}"));
             want.push(format!("usr/share/man/man8/{t}.8"));
@@ -206,7 +214,7 @@ fn make_install_layout() {
     }
     let want: BTreeSet<PathBuf> = want.iter().map(PathBuf::from).collect();
     assert_eq!(tree(&stage.0), want);
-    for t in TOOLS {
+    for t in std::iter::once("kmod").chain(TOOLS) {
         let link = stage.0.join("usr/sbin").join(t);
         assert_eq!(
             std::fs::read_link(&link).unwrap(),
@@ -247,6 +255,7 @@ fn make_install_beside_kmod() {
         tree(&stage.0),
         set(&[
             "usr/lib/rkmod/insmod",
+            "usr/lib/rkmod/kmod",
             "usr/lib/rkmod/lsmod",
             "usr/lib/rkmod/modinfo",
             "usr/lib/rkmod/rmmod",
@@ -258,6 +267,7 @@ fn make_install_beside_kmod() {
             "usr/share/fish/vendor_completions.d/rkmod.fish",
             "usr/share/man/man8/modaudit.8",
             "usr/share/man/man8/rkmod-insmod.8",
+            "usr/share/man/man8/rkmod-kmod.8",
             "usr/share/man/man8/rkmod-lsmod.8",
             "usr/share/man/man8/rkmod-modinfo.8",
             "usr/share/man/man8/rkmod-rmmod.8",
@@ -337,11 +347,13 @@ fn deb_package_installs_beside_kmod() {
         "usr/sbin/rkmod",
         "usr/sbin/modaudit",
         "usr/lib/rkmod/insmod",
+        "usr/lib/rkmod/kmod",
         "usr/lib/rkmod/rmmod",
         "usr/lib/rkmod/lsmod",
         "usr/lib/rkmod/modinfo",
         "usr/share/man/man8/rkmod.8.gz",
         "usr/share/man/man8/rkmod-modinfo.8.gz",
+        "usr/share/man/man8/rkmod-kmod.8.gz",
         "usr/share/man/man8/modaudit.8.gz",
         "usr/share/bash-completion/completions/rkmod",
         "usr/share/zsh/site-functions/_rkmod",

@@ -3,6 +3,7 @@
 //! writes to the streams it is given and returns an [`ExitCode`].
 
 pub mod insmod;
+pub mod kmod;
 pub mod lsmod;
 pub mod modaudit;
 pub mod modinfo;

@@ -58,6 +58,9 @@ pub const TOOLS: &[Tool] = &[
 /// The multicall binary's own name.
 pub const NAME: &str = "rkmod";
 
+/// The name under which rkmod is kmod's own program (`kmod static-nodes`, `kmod list`).
+pub const KMOD: &str = "kmod";
+
 /// The tool invoked as `argv0` (a path or a bare name), if any.
 pub fn tool_by_program(argv0: &OsStr) -> Option<&'static Tool> {
     let base = std::path::Path::new(argv0).file_name()?;
@@ -83,7 +86,9 @@ pub fn command() -> Command {
              rmmod, lsmod, modinfo and modaudit, each behaves as that tool, as kmod's tools are \
              links to kmod. Invoked as rkmod, the first argument names the tool and the rest are \
              its arguments: `rkmod rmmod --wait foo` is `rmmod --wait foo`, and messages are \
-             prefixed with the tool's name. `rkmod list` is lsmod, as in kmod.",
+             prefixed with the tool's name. `rkmod list` is lsmod and `rkmod static-nodes` is \
+             `kmod static-nodes`, as in kmod. Invoked as kmod (a link named kmod), rkmod is \
+             kmod's own program; see kmod(8).",
         )
         .override_usage("rkmod <TOOL> [ARGS]...\n       rkmod -V|--version")
         .disable_version_flag(true)
@@ -109,7 +114,10 @@ pub fn command() -> Command {
         }
         cmd = cmd.subcommand(sub);
     }
-    cmd
+    cmd.subcommand(
+        <cli::kmod::StaticNodesArgs as clap::CommandFactory>::command()
+            .name(cli::kmod::STATIC_NODES),
+    )
 }
 
 /// Runs whichever tool `argv` asks for: `argv[0]`'s basename if it names a tool, else (as
@@ -118,6 +126,9 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
     let argv0 = argv.first().cloned().unwrap_or_else(|| NAME.into());
     if let Some(tool) = tool_by_program(&argv0) {
         return (tool.main)(argv, io);
+    }
+    if std::path::Path::new(&argv0).file_name() == Some(OsStr::new(KMOD)) {
+        return cli::kmod::main(argv, io);
     }
     let base = std::path::Path::new(&argv0)
         .file_name()
@@ -128,7 +139,7 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
     if base != NAME {
         // kmod exits 1 silently here; one line saying why costs nothing.
         io.error(format!(
-            "unknown program '{base}': invoke as {} (a link to {NAME}), or as {NAME} TOOL",
+            "unknown program '{base}': invoke as {}, {KMOD} (a link to {NAME}), or as {NAME} TOOL",
             TOOLS.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
         ));
         return ExitCode::Failure;
@@ -139,6 +150,10 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
         sub.push(OsString::from(tool.name));
         sub.extend(argv.into_iter().skip(2));
         return (tool.main)(sub, io);
+    }
+    if argv.get(1).is_some_and(|w| w == cli::kmod::STATIC_NODES) {
+        io.prog = cli::kmod::STATIC_NODES.to_string();
+        return cli::kmod::static_nodes(argv.into_iter().skip(1).collect(), io, NAME);
     }
     // Not a tool: rkmod's own options, `help [TOOL]`, or a mistake, all for clap to answer.
     own_options(argv, io)

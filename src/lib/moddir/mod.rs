@@ -1,6 +1,7 @@
 //! A module directory (`/lib/modules/VERSION`): finding modules by name, alias and symbol, as
 //! libkmod does with depmod's indexes, and reading builtin modules' information.
 
+pub mod devname;
 pub mod index;
 pub mod resolve;
 
