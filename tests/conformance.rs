@@ -13,7 +13,7 @@
 //!
 //! Debian 12's kmod 30 is a second reference, on a smaller set of modes (`v30 ...`): there kmod
 //! 30 is compared with kmod 34.2 (ours takes no part), and the only differences allowed are the
-//! ones kmod-tools.md §13 documents that real modules can show: the padding after keys longer
+//! ones between the two releases that real modules can show: the padding after keys longer
 //! than 15 characters, and a builtin module without `.modinfo` strings (v30: "Function not
 //! implemented", exit 1; 34: its name and `(builtin)`, exit 0). Each is counted in the summary.
 //!
@@ -340,7 +340,7 @@ impl Tree {
         }
     }
 
-    /// Names of every module in modules.dep, normalised as kmod does (kmod-tools.md §1.6).
+    /// Names of every module in modules.dep, normalised as kmod does (`-` and `_` equal).
     fn dep_names(&self) -> Vec<String> {
         self.read_index("modules.dep")
             .lines()
@@ -568,7 +568,7 @@ fn readelf_build_ids(env: &Env, files: &[String]) -> HashMap<String, String> {
 }
 
 /// A build-id as kmod HEAD prints it: uppercase hex bytes joined by `:`, and `:\n\t\t` after every
-/// 20th byte when more follow (kmod-tools.md §5.6).
+/// 20th byte when more follow.
 fn format_hex(hex: &str) -> String {
     let bytes: Vec<&str> = (0..hex.len()).step_by(2).map(|i| &hex[i..i + 2]).collect();
     let mut out = String::new();
@@ -611,7 +611,7 @@ enum Subject {
     Ours,
     /// Ours against readelf, for `-F build-id`, which kmod 34.2 does not know.
     OursVsReadelf,
-    /// kmod 30 against kmod 34.2, allowing only the differences kmod-tools.md §13 documents.
+    /// kmod 30 against kmod 34.2, allowing only the known differences between the releases.
     Kmod30,
 }
 
@@ -986,8 +986,8 @@ fn compare(env: &Env, tree: &Tree, mode: &Mode, items: &[Vec<String>]) -> Result
     }
 }
 
-/// kmod 30 against kmod 34.2 on the same arguments. Identical, or different only as documented
-/// in kmod-tools.md §13: keys longer than 15 characters get `len - 15` spaces after the colon in
+/// kmod 30 against kmod 34.2 on the same arguments. Identical, or different only as known
+/// between the releases: keys longer than 15 characters get `len - 15` spaces after the colon in
 /// v30 and none in 34; a builtin module without `.modinfo` strings is an ENOSYS error in v30 only
 /// (recognised one module at a time, so a batch holding one is rerun item by item).
 fn compare_v30(env: &Env, args: &[String]) -> Result<Counts, String> {

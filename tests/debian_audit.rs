@@ -1,7 +1,7 @@
 //! modaudit on the two Debian kernel module trees that `tests/debian/fetch.sh` provides, checked
 //! module by module against binutils' `readelf -W -s`.
 //!
-//! The oracle is the symbol-table form of the static test (kernel-interface.md §4.4): a module
+//! The oracle is the symbol-table form of the static test: a module
 //! has an init function iff `.symtab` defines `init_module`, an exit function iff it defines
 //! `cleanup_module`, and is permanent iff it has the first and not the second. modaudit decides
 //! from the relocations against `.gnu.linkonce.this_module` instead, so the two are independent.

@@ -1,6 +1,6 @@
 //! insmod: with `--root`, the fake kernel records every module system call instead of making it,
-//! so these tests check exactly which call insmod makes (the one kmod makes, see
-//! /work/shared/reference/kmod-tools.md §6) without ever asking the host's kernel.
+//! so these tests check exactly which call insmod makes (the one kmod 34 makes: plain files to
+//! finit_module, compressed ones as /sys/module/compression allows) without ever asking the host.
 
 use std::process::Output;
 
