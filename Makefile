@@ -23,7 +23,7 @@ all: build
 # ordinary build.
 HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 STATIC_DIR := $(CURDIR)/target/static
-TOOLS := rkmod insmod rmmod lsmod modinfo modaudit
+TOOLS := rkmod insmod rmmod lsmod modinfo depmod modaudit
 export RKMOD_BIN_DIR ?= $(STATIC_DIR)
 export RKMOD_MODINFO ?= $(STATIC_DIR)/modinfo
 export RKMOD_MODAUDIT ?= $(STATIC_DIR)/modaudit
@@ -110,7 +110,7 @@ KMOD_NAMES_DIR ?= $(PREFIX)/lib/rkmod
 RKMOD_BIN ?= target/static/rkmod
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
-KMOD_TOOLS := insmod rmmod lsmod modinfo
+KMOD_TOOLS := insmod rmmod lsmod modinfo depmod
 OWN_TOOLS := modaudit
 
 ifeq ($(KMOD_NAMES),sbin)

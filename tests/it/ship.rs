@@ -246,6 +246,7 @@ fn make_install_beside_kmod() {
     assert_eq!(
         tree(&stage.0),
         set(&[
+            "usr/lib/rkmod/depmod",
             "usr/lib/rkmod/insmod",
             "usr/lib/rkmod/lsmod",
             "usr/lib/rkmod/modinfo",
@@ -257,6 +258,7 @@ fn make_install_beside_kmod() {
             "usr/share/fish/vendor_completions.d/modaudit.fish",
             "usr/share/fish/vendor_completions.d/rkmod.fish",
             "usr/share/man/man8/modaudit.8",
+            "usr/share/man/man8/rkmod-depmod.8",
             "usr/share/man/man8/rkmod-insmod.8",
             "usr/share/man/man8/rkmod-lsmod.8",
             "usr/share/man/man8/rkmod-modinfo.8",

@@ -2,6 +2,7 @@
 //! libkmod does with depmod's indexes, and reading builtin modules' information.
 
 pub mod index;
+pub mod index_writer;
 pub mod resolve;
 
 use std::collections::HashMap;
