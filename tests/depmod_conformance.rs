@@ -140,7 +140,75 @@ fn depmod_matches_kmod_34_on_the_debian_trees() {
             "{tree}: {identical}/{} files identical to kmod 34.2's",
             names.len()
         );
+        if tree == "6.1" {
+            dry_run_verbose(&input, version);
+        }
+        read_back(&input, version, tree);
     }
     let _ = std::fs::remove_dir_all(&work);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Indexes the scratch tree in place with our depmod, then looks modules up with our modinfo by
+/// name, alias and symbol: the indexes we write are the ones our reader reads.
+fn read_back(input: &Path, version: &str, tree: &str) {
+    let r = Command::new(env!("CARGO_BIN_EXE_depmod"))
+        .arg("-b")
+        .arg(input)
+        .args(["-C", "/nonexistent", version])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{tree}: depmod in place: {r:?}");
+    let e1000e = "kernel/drivers/net/ethernet/intel/e1000e/e1000e.ko";
+    for (query, file) in [
+        ("e1000e", e1000e),
+        (
+            "pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00",
+            e1000e,
+        ),
+        ("symbol:jbd2_journal_start", "kernel/fs/jbd2/jbd2.ko"),
+        ("fs-ext4", "kernel/fs/ext4/ext4.ko"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_modinfo"))
+            .arg("-b")
+            .arg(input)
+            .args(["-k", version, "-F", "filename", query])
+            .env_clear()
+            .output()
+            .unwrap();
+        let got = String::from_utf8_lossy(&out.stdout);
+        let want = input.join("lib/modules").join(version).join(file);
+        assert!(
+            got.trim_end().starts_with(want.to_str().unwrap()),
+            "{tree}: modinfo {query}: {got:?}, want {}*",
+            want.display()
+        );
+    }
+}
+
+/// `-n -v`: the "needs" lines, then the text files, on standard output, as kmod prints them.
+fn dry_run_verbose(input: &Path, version: &str) {
+    let args: Vec<std::ffi::OsString> = vec![
+        "-n".into(),
+        "-v".into(),
+        "-b".into(),
+        input.into(),
+        "-C".into(),
+        "/nonexistent".into(),
+        version.into(),
+    ];
+    let k = kmod34(&args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>()).unwrap();
+    let r = Command::new(env!("CARGO_BIN_EXE_depmod"))
+        .args(&args)
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), k.status.code(), "-n -v: exit status");
+    assert_eq!(
+        String::from_utf8_lossy(&r.stderr),
+        String::from_utf8_lossy(&k.stderr),
+        "-n -v: messages"
+    );
+    assert!(r.stdout == k.stdout, "-n -v: standard output differs");
 }

@@ -183,6 +183,7 @@ fn options(args: &DepmodArgs, io: &mut Io<'_>) -> Result<Options, ExitCode> {
         outdir: args.outdir.as_deref().map(crate::names::absolute),
         config: (!args.config.is_empty()).then(|| args.config.clone()),
         is_dry_run: args.dry_run,
+        is_verbose: args.verbose > 0,
     })
 }
 

@@ -117,6 +117,9 @@ pub struct Graph {
     pub topo: Vec<usize>,
     /// Symbols owned by modules, in symbol hash order: (name, owner).
     pub symbols: Vec<(Vec<u8>, usize)>,
+    /// Each dependency with the symbol that created it, in discovery order: (module, symbol,
+    /// owner). depmod -v prints these.
+    pub edges: Vec<(usize, Vec<u8>, usize)>,
 }
 
 /// A dependency cycle: module indexes, the first repeated at the end.
@@ -134,6 +137,7 @@ pub fn build(modules: &[&ModuleData]) -> Result<Graph, (Vec<Cycle>, usize)> {
     }
     let mut deps: Vec<Vec<usize>> = vec![Vec::new(); modules.len()];
     let mut users = vec![0usize; modules.len()];
+    let mut edges = Vec::new();
     for (m, data) in modules.iter().enumerate() {
         for import in &data.imports {
             let name = import.name.strip_prefix(b".").unwrap_or(&import.name);
@@ -142,6 +146,7 @@ pub fn build(modules: &[&ModuleData]) -> Result<Graph, (Vec<Cycle>, usize)> {
             {
                 deps[m].push(o);
                 users[o] += 1;
+                edges.push((m, name.to_vec(), o));
             }
         }
     }
@@ -155,6 +160,7 @@ pub fn build(modules: &[&ModuleData]) -> Result<Graph, (Vec<Cycle>, usize)> {
         deps,
         topo,
         symbols,
+        edges,
     })
 }
 

@@ -69,6 +69,8 @@ pub struct Options {
     pub config: Option<Vec<PathBuf>>,
     /// `-n`: print the text files instead of writing anything.
     pub is_dry_run: bool,
+    /// `-v`: print each dependency with the symbol that creates it.
+    pub is_verbose: bool,
 }
 
 impl Options {
@@ -199,6 +201,19 @@ fn run_into(options: &Options, outcome: &mut Outcome) -> Result<(), Failure> {
         Failure::Errors(lines)
     })?;
 
+    if options.is_verbose {
+        // kmod's words: `PATH needs "SYMBOL": OWNERPATH`, absolute paths.
+        for (m, symbol, o) in &graph.edges {
+            let line = format!(
+                "{} needs \"{}\": {}\n",
+                sorted[*m].path.display(),
+                String::from_utf8_lossy(symbol),
+                sorted[*o].path.display()
+            );
+            outcome.stdout.extend_from_slice(line.as_bytes());
+        }
+    }
+    let log = &mut outcome.log;
     let builtin_list = read_input(&input, "modules.builtin", log);
     let builtin_modinfo = read_input(&input, "modules.builtin.modinfo", log);
     let modules = write::Modules {
