@@ -214,17 +214,12 @@ fn run_into(options: &Options, outcome: &mut Outcome) -> Result<(), Failure> {
         }
     }
     let log = &mut outcome.log;
-    let builtin_list = read_input(&input, "modules.builtin", log);
-    let builtin_modinfo = read_input(&input, "modules.builtin.modinfo", log);
     let modules = write::Modules {
         candidates: sorted.iter().collect(),
         data,
     };
-    let builtin = write::Builtin {
-        list: builtin_list.as_deref(),
-        modinfo: builtin_modinfo.as_deref(),
-    };
-    let files = write::render(&modules, &graph, &builtin, log)
+    let builtin = write::Builtin { dir: &input };
+    let files = write::render(&modules, &graph, &builtin, options.is_dry_run, log)
         .map_err(|e| Failure::Fatal(e.to_string()))?;
 
     if options.is_dry_run {
@@ -251,7 +246,7 @@ fn run_into(options: &Options, outcome: &mut Outcome) -> Result<(), Failure> {
 }
 
 /// Reads `DIR/NAME`; a missing file is a warning in kmod's words.
-fn read_input(dir: &Path, name: &str, log: &mut Log) -> Option<Vec<u8>> {
+pub(crate) fn read_input(dir: &Path, name: &str, log: &mut Log) -> Option<Vec<u8>> {
     match std::fs::read(dir.join(name)) {
         Ok(bytes) => Some(bytes),
         Err(e) => {

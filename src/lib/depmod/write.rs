@@ -34,20 +34,20 @@ pub struct Modules<'a> {
     pub data: Vec<&'a ModuleData>,
 }
 
-/// What the builtin indexes are made from: the contents of `modules.builtin` and
-/// `modules.builtin.modinfo`, `None` when missing (the index is then 0 bytes long).
+/// Where the builtin indexes come from: `modules.builtin` and `modules.builtin.modinfo` in
+/// this directory, read when their index is built (a missing one gives a 0-byte index).
 pub struct Builtin<'a> {
-    /// `modules.builtin`.
-    pub list: Option<&'a [u8]>,
-    /// `modules.builtin.modinfo`.
-    pub modinfo: Option<&'a [u8]>,
+    /// The input module directory.
+    pub dir: &'a Path,
 }
 
-/// Renders every output file in kmod's order.
+/// Renders every output file in kmod's order; only the text files with `text_only` (`-n`),
+/// whose run then also lacks the messages of building the binary ones, as kmod's.
 pub fn render(
     modules: &Modules<'_>,
     graph: &Graph,
     builtin: &Builtin<'_>,
+    text_only: bool,
     log: &mut Log,
 ) -> Result<Vec<Output>, IndexError> {
     let text = |name, bytes| Output {
@@ -64,7 +64,7 @@ pub fn render(
     let (dep, dep_bin) = deps(modules, graph)?;
     out.push(text("modules.dep", dep));
     out.push(bin("modules.dep.bin", dep_bin));
-    let (alias, alias_bin) = aliases(modules, log)?;
+    let (alias, alias_bin) = aliases(modules, text_only, log)?;
     out.push(text("modules.alias", alias));
     out.push(bin("modules.alias.bin", alias_bin));
     out.push(text(
@@ -88,21 +88,26 @@ pub fn render(
     let (symbols, symbols_bin) = symbols(modules, graph)?;
     out.push(text("modules.symbols", symbols));
     out.push(bin("modules.symbols.bin", symbols_bin));
-    out.push(bin(
-        "modules.builtin.bin",
-        match builtin.list {
-            Some(list) => builtin_index(list, log)?,
-            None => Vec::new(),
-        },
-    ));
-    out.push(bin(
-        "modules.builtin.alias.bin",
-        match builtin.modinfo {
-            Some(modinfo) => builtin_alias_index(modinfo, log)?,
-            None => Vec::new(),
-        },
-    ));
+    if !text_only {
+        out.push(bin(
+            "modules.builtin.bin",
+            match super::read_input(builtin.dir, "modules.builtin", log) {
+                Some(list) => builtin_index(&list, log)?,
+                None => Vec::new(),
+            },
+        ));
+        out.push(bin(
+            "modules.builtin.alias.bin",
+            match super::read_input(builtin.dir, "modules.builtin.modinfo", log) {
+                Some(modinfo) => builtin_alias_index(&modinfo, log)?,
+                None => Vec::new(),
+            },
+        ));
+    }
     out.push(text("modules.devname", devnames(modules, log)));
+    if text_only {
+        out.retain(|o| !o.is_binary);
+    }
     Ok(out)
 }
 
@@ -129,7 +134,11 @@ fn deps(modules: &Modules<'_>, graph: &Graph) -> Result<(Vec<u8>, Vec<u8>), Inde
 }
 
 /// `modules.alias` (raw aliases) and `modules.alias.bin` (normalised aliases).
-fn aliases(modules: &Modules<'_>, log: &mut Log) -> Result<(Vec<u8>, Vec<u8>), IndexError> {
+fn aliases(
+    modules: &Modules<'_>,
+    text_only: bool,
+    log: &mut Log,
+) -> Result<(Vec<u8>, Vec<u8>), IndexError> {
     let mut text = b"# Aliases extracted from modules themselves.\n".to_vec();
     let mut index = IndexBuilder::new();
     for (m, (c, d)) in modules.candidates.iter().zip(&modules.data).enumerate() {
@@ -139,6 +148,9 @@ fn aliases(modules: &Modules<'_>, log: &mut Log) -> Result<(Vec<u8>, Vec<u8>), I
             text.push(b' ');
             text.extend_from_slice(&c.name);
             text.push(b'\n');
+            if text_only {
+                continue;
+            }
             match names::normalize_alias(alias) {
                 Some(key) => {
                     index.insert(&key, &c.name, m as u32)?;
