@@ -217,7 +217,7 @@ fn extra(tool: &str) -> Extra {
                 "Each index is synced to disk before it is renamed over the old one, and the \
                  directory is synced at the end: a crash or power loss leaves each file either \
                  old or new, never empty. Modules are read and decompressed on every core.",
-                "Not yet supported: -A, -e with -E or -F, -P, -w and module files as arguments \
+                "Not yet supported: -A, -e with -E or -F, -P and module files as arguments \
                  (each is refused with a message).",
             ],
         },

@@ -81,7 +81,7 @@ complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s a -l all -d 'Prob
 complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s A -l quick -d 'Only do the work if a module is newer than modules.dep (not yet supported)'
 complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s e -l errsyms -d 'Report unresolved symbols (needs -E or -F; not yet supported)'
 complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s n -l show -l dry-run -d 'Write the text files to standard output, change nothing'
-complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s w -l warn -d 'Warn about duplicate index entries (not yet supported)'
+complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s w -l warn -d 'Warn about values stored twice under one index key'
 complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s v -l verbose -d 'More messages (repeatable)'
 complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s V -l version -d 'Show version'
 complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s h -l help -d 'Print help'

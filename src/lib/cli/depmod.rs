@@ -24,7 +24,7 @@ use crate::sysroot::SysRoot;
     disable_version_flag = true,
     after_help = "Exit status: 0 on success (warnings included), 1 on bad arguments, an unreadable \
                   module directory, a dependency cycle or a file that cannot be written.\n\n\
-                  Not yet supported: -A/--quick, -e with -E/-F, -P, -w and module files given as \
+                  Not yet supported: -A/--quick, -e with -E/-F, -P and module files given as \
                   arguments."
 )]
 pub struct DepmodArgs {
@@ -61,7 +61,7 @@ pub struct DepmodArgs {
     /// Strip this character from symbol names (not yet supported)
     #[arg(short = 'P', long = "symbol-prefix", value_name = "CHAR")]
     pub symbol_prefix: Option<String>,
-    /// Warn about duplicate index entries (not yet supported)
+    /// Warn about values stored twice under one index key
     #[arg(short = 'w', long)]
     pub warn: bool,
     /// More messages (repeatable)
@@ -138,7 +138,6 @@ fn options(args: &DepmodArgs, io: &mut Io<'_>) -> Result<Options, ExitCode> {
         (args.symvers.is_some(), "-E/--symvers"),
         (args.filesyms.is_some(), "-F/--filesyms"),
         (args.symbol_prefix.is_some(), "-P/--symbol-prefix"),
-        (args.warn, "-w/--warn"),
         (
             args.args.len() > 1 && !args.all,
             "module files as arguments",
@@ -184,6 +183,7 @@ fn options(args: &DepmodArgs, io: &mut Io<'_>) -> Result<Options, ExitCode> {
         config: (!args.config.is_empty()).then(|| args.config.clone()),
         is_dry_run: args.dry_run,
         is_verbose: args.verbose > 0,
+        warn_dups: args.warn,
     })
 }
 

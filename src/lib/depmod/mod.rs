@@ -71,6 +71,8 @@ pub struct Options {
     pub is_dry_run: bool,
     /// `-v`: print each dependency with the symbol that creates it.
     pub is_verbose: bool,
+    /// `-w`: warn about values stored twice under one index key.
+    pub warn_dups: bool,
 }
 
 impl Options {
@@ -219,8 +221,15 @@ fn run_into(options: &Options, outcome: &mut Outcome) -> Result<(), Failure> {
         data,
     };
     let builtin = write::Builtin { dir: &input };
-    let files = write::render(&modules, &graph, &builtin, options.is_dry_run, log)
-        .map_err(|e| Failure::Fatal(e.to_string()))?;
+    let files = write::render(
+        &modules,
+        &graph,
+        &builtin,
+        options.is_dry_run,
+        options.warn_dups,
+        log,
+    )
+    .map_err(|e| Failure::Fatal(e.to_string()))?;
 
     if options.is_dry_run {
         for f in files.iter().filter(|f| !f.is_binary) {

@@ -98,7 +98,16 @@ impl Walk<'_> {
                 continue;
             }
             let full = entry.path();
-            let meta = match std::fs::metadata(&full) {
+            // The directory entry's type saves a stat per file; links are followed as kmod does.
+            let meta = match entry.file_type() {
+                Ok(t) if t.is_file() && !names::has_module_extension(name) => continue,
+                Ok(t) if t.is_file() => {
+                    self.file(full, spelled_with(&spelled[..], name), name, is_external);
+                    continue;
+                }
+                _ => std::fs::metadata(&full),
+            };
+            let meta = match meta {
                 Ok(m) => m,
                 Err(e) => {
                     self.log.push(
@@ -120,11 +129,11 @@ impl Walk<'_> {
             spelled.extend_from_slice(name);
             if meta.is_dir() {
                 if !self.ancestors.contains(&(meta.dev(), meta.ino())) {
-                    self.dir(&full, spelled, is_external);
+                    self.dir(&full, &mut *spelled, is_external);
                 }
             } else if meta.is_file() {
                 if names::has_module_extension(name) {
-                    self.file(full, spelled, name, is_external);
+                    self.file(full, &spelled[..], name, is_external);
                 }
             } else {
                 self.log.push(
@@ -141,7 +150,8 @@ impl Walk<'_> {
         self.ancestors.pop();
     }
 
-    fn file(&mut self, path: PathBuf, spelled: &[u8], base: &[u8], is_external: bool) {
+    fn file(&mut self, path: PathBuf, spelled: impl AsRef<[u8]>, base: &[u8], is_external: bool) {
+        let spelled = spelled.as_ref();
         let name = names::normalize_name(base);
         let stem_len = spelled.len() - module_extension_len(base);
         let candidate = Candidate {
@@ -237,6 +247,16 @@ impl Walk<'_> {
     }
 }
 
+/// `spelled/name` (or `name` at the top).
+fn spelled_with(spelled: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut v = spelled.to_vec();
+    if !v.is_empty() {
+        v.push(b'/');
+    }
+    v.extend_from_slice(name);
+    v
+}
+
 /// The length of the module extension `name` ends with (`.ko.xz` → 6).
 fn module_extension_len(name: &[u8]) -> usize {
     names::MODULE_EXTENSIONS
@@ -283,19 +303,53 @@ pub struct ModuleData {
 }
 
 /// Reads every candidate on every core; results come in the order of `candidates`. A file
-/// that cannot be read or parsed gives empty data and the error's errno.
+/// that cannot be read or parsed gives the error's errno.
+///
+/// Workers claim a few files at a time and keep their results until the end: nothing has to be
+/// streamed, and per-file hand-offs (as in [`crate::parallel::ordered`]) cost more than reading
+/// an uncompressed module. Memory stays bounded by the decompression budget of
+/// [`ModuleFile`]; the results themselves are small.
 pub fn read_all(candidates: &[Candidate]) -> Vec<Result<ModuleData, i32>> {
-    let mut out = Vec::with_capacity(candidates.len());
-    crate::parallel::ordered(
-        candidates,
-        crate::parallel::threads(),
-        |c| read(&c.path),
-        |r| {
-            out.push(r);
-            true
-        },
-    );
-    out
+    const CHUNK: usize = 4;
+    let threads = crate::parallel::threads()
+        .min(candidates.len().div_ceil(CHUNK))
+        .max(1);
+    if threads == 1 {
+        return candidates.iter().map(|c| read(&c.path)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let parts: Vec<Vec<(usize, Result<ModuleData, i32>)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let start = next.fetch_add(CHUNK, std::sync::atomic::Ordering::Relaxed);
+                        if start >= candidates.len() {
+                            return mine;
+                        }
+                        let end = (start + CHUNK).min(candidates.len());
+                        for (i, c) in candidates[start..end].iter().enumerate() {
+                            mine.push((start + i, read(&c.path)));
+                        }
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    let mut out: Vec<Option<Result<ModuleData, i32>>> = Vec::new();
+    out.resize_with(candidates.len(), || None);
+    for (i, r) in parts.into_iter().flatten() {
+        out[i] = Some(r);
+    }
+    // A worker that panicked left holes: those files count as unreadable.
+    out.into_iter()
+        .map(|r| r.unwrap_or(Err(libc::EIO)))
+        .collect()
 }
 
 /// Reads one module file.
@@ -349,6 +403,11 @@ pub fn parse(bytes: &[u8]) -> Result<ModuleData, i32> {
             .collect();
     }
     let mut used = vec![false; versions.len()];
+    // The first `__versions` entry of each name.
+    let mut by_name: HashMap<&[u8], usize> = HashMap::with_capacity(versions.len());
+    for (i, (_, name)) in versions.iter().enumerate().rev() {
+        by_name.insert(name, i);
+    }
     if let Some(symbols) = &symbols {
         for (_, sym) in symbols.iter().skip(1) {
             if sym.st_shndx != SHN_UNDEF as usize {
@@ -358,7 +417,7 @@ pub fn parse(bytes: &[u8]) -> Result<ModuleData, i32> {
             if name.is_empty() {
                 continue;
             }
-            let crc = match versions.iter().position(|(_, n)| *n == name) {
+            let crc = match by_name.get(name).copied() {
                 Some(v) => {
                     used[v] = true;
                     versions[v].0

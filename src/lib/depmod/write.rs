@@ -48,6 +48,7 @@ pub fn render(
     graph: &Graph,
     builtin: &Builtin<'_>,
     text_only: bool,
+    warn_dups: bool,
     log: &mut Log,
 ) -> Result<Vec<Output>, IndexError> {
     let text = |name, bytes| Output {
@@ -61,10 +62,10 @@ pub fn render(
         is_binary: true,
     };
     let mut out = Vec::new();
-    let (dep, dep_bin) = deps(modules, graph)?;
+    let (dep, dep_bin) = deps(modules, graph, warn_dups, log)?;
     out.push(text("modules.dep", dep));
     out.push(bin("modules.dep.bin", dep_bin));
-    let (alias, alias_bin) = aliases(modules, text_only, log)?;
+    let (alias, alias_bin) = aliases(modules, text_only, warn_dups, log)?;
     out.push(text("modules.alias", alias));
     out.push(bin("modules.alias.bin", alias_bin));
     out.push(text(
@@ -85,7 +86,7 @@ pub fn render(
             |d| &d.weakdeps,
         ),
     ));
-    let (symbols, symbols_bin) = symbols(modules, graph)?;
+    let (symbols, symbols_bin) = symbols(modules, graph, warn_dups, log)?;
     out.push(text("modules.symbols", symbols));
     out.push(bin("modules.symbols.bin", symbols_bin));
     if !text_only {
@@ -113,7 +114,12 @@ pub fn render(
 
 /// `modules.dep` and `modules.dep.bin`: each module's path, then the paths of all its
 /// dependencies by topological index.
-fn deps(modules: &Modules<'_>, graph: &Graph) -> Result<(Vec<u8>, Vec<u8>), IndexError> {
+fn deps(
+    modules: &Modules<'_>,
+    graph: &Graph,
+    warn_dups: bool,
+    log: &mut Log,
+) -> Result<(Vec<u8>, Vec<u8>), IndexError> {
     let mut text = Vec::new();
     let mut index = IndexBuilder::new();
     let mut seen = vec![false; modules.candidates.len()];
@@ -126,7 +132,12 @@ fn deps(modules: &Modules<'_>, graph: &Graph) -> Result<(Vec<u8>, Vec<u8>), Inde
             line.push(b' ');
             line.extend_from_slice(&modules.candidates[d].dep_path);
         }
-        index.insert(&c.name, &line, m as u32)?;
+        if !index.insert(&c.name, &line, m as u32)? && warn_dups {
+            log.push(
+                Level::Warning,
+                format!("duplicate module deps:\n{}", String::from_utf8_lossy(&line)),
+            );
+        }
         text.extend_from_slice(&line);
         text.push(b'\n');
     }
@@ -137,6 +148,7 @@ fn deps(modules: &Modules<'_>, graph: &Graph) -> Result<(Vec<u8>, Vec<u8>), Inde
 fn aliases(
     modules: &Modules<'_>,
     text_only: bool,
+    warn_dups: bool,
     log: &mut Log,
 ) -> Result<(Vec<u8>, Vec<u8>), IndexError> {
     let mut text = b"# Aliases extracted from modules themselves.\n".to_vec();
@@ -153,7 +165,9 @@ fn aliases(
             }
             match names::normalize_alias(alias) {
                 Some(key) => {
-                    index.insert(&key, &c.name, m as u32)?;
+                    if !index.insert(&key, &c.name, m as u32)? && warn_dups {
+                        log.push(Level::Warning, duplicate("alias", &key, &c.name));
+                    }
                 }
                 None => log.push(
                     Level::Warning,
@@ -187,7 +201,12 @@ fn keyed_lines(
 }
 
 /// `modules.symbols` and `modules.symbols.bin`, in kmod's symbol hash order.
-fn symbols(modules: &Modules<'_>, graph: &Graph) -> Result<(Vec<u8>, Vec<u8>), IndexError> {
+fn symbols(
+    modules: &Modules<'_>,
+    graph: &Graph,
+    warn_dups: bool,
+    log: &mut Log,
+) -> Result<(Vec<u8>, Vec<u8>), IndexError> {
     let mut text = b"# Aliases for symbols, used by symbol_request().\n".to_vec();
     let mut index = IndexBuilder::new();
     let mut key = Vec::new();
@@ -201,9 +220,20 @@ fn symbols(modules: &Modules<'_>, graph: &Graph) -> Result<(Vec<u8>, Vec<u8>), I
         text.push(b' ');
         text.extend_from_slice(owner_name);
         text.push(b'\n');
-        index.insert(&key, owner_name, *owner as u32)?;
+        if !index.insert(&key, owner_name, *owner as u32)? && warn_dups {
+            log.push(Level::Warning, duplicate("syms", &key, owner_name));
+        }
     }
     Ok((text, index.build(Layout::PreOrder)?))
+}
+
+/// `-w`'s words for a value stored twice under one key.
+fn duplicate(what: &str, key: &[u8], value: &[u8]) -> String {
+    format!(
+        "duplicate module {what}:\n{} {}",
+        String::from_utf8_lossy(key),
+        String::from_utf8_lossy(value)
+    )
 }
 
 /// `modules.builtin.bin`: one key per line of `modules.builtin`, the normalised base name.
@@ -322,31 +352,57 @@ pub struct PublishError {
     pub source: std::io::Error,
 }
 
-/// Replaces each file in `dir` atomically (temporary file, sync, rename), in order, then syncs
-/// the directory. Stops at the first failure, removing that file's temporary; files already
-/// replaced stay replaced, the others keep their old contents.
+/// Replaces each file in `dir` atomically: every file is written under a temporary name and
+/// synced (all at once, one thread each, so the disk waits overlap), then renamed over its old
+/// version in order; the directory is synced at the end. On the first failure, the remaining
+/// temporaries are removed: files already renamed stay new, the others keep their old contents.
 pub fn publish(dir: &Path, files: &[Output]) -> Result<(), PublishError> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    for file in files {
-        // kmod 34's spelling of its temporary names: NAME.PID.USEC.SEC.
-        let tmp: PathBuf = dir.join(format!(
-            "{}.{}.{}.{}",
-            file.name,
-            std::process::id(),
-            stamp.subsec_micros(),
-            stamp.as_secs()
-        ));
-        let result = write_synced(&tmp, &file.bytes)
-            .and_then(|()| std::fs::rename(&tmp, dir.join(file.name)));
-        if let Err(source) = result {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(PublishError {
+    // kmod 34's spelling of its temporary names: NAME.PID.USEC.SEC.
+    let temps: Vec<PathBuf> = files
+        .iter()
+        .map(|file| {
+            dir.join(format!(
+                "{}.{}.{}.{}",
+                file.name,
+                std::process::id(),
+                stamp.subsec_micros(),
+                stamp.as_secs()
+            ))
+        })
+        .collect();
+    let written: Vec<std::io::Result<()>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .iter()
+            .zip(&temps)
+            .map(|(file, tmp)| scope.spawn(move || write_synced(tmp, &file.bytes)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("writer thread failed")))
+            })
+            .collect()
+    });
+    let mut failure = None;
+    for ((file, tmp), result) in files.iter().zip(&temps).zip(written) {
+        if failure.is_some() {
+            let _ = std::fs::remove_file(tmp);
+            continue;
+        }
+        if let Err(source) = result.and_then(|()| std::fs::rename(tmp, dir.join(file.name))) {
+            let _ = std::fs::remove_file(tmp);
+            failure = Some(PublishError {
                 name: file.name,
                 source,
             });
         }
+    }
+    if let Some(f) = failure {
+        return Err(f);
     }
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
