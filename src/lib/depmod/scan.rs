@@ -14,6 +14,7 @@ use goblin::elf::sym::STB_WEAK;
 use super::config::{Config, Search};
 use super::{Level, Log};
 use crate::file::ModuleFile;
+use crate::file::compression::{Compression, MAGIC_LEN};
 use crate::file::elf::Elf;
 use crate::file::modinfo::{split_entry, split_strings};
 use crate::names;
@@ -352,9 +353,33 @@ pub fn read_all(candidates: &[Candidate]) -> Vec<Result<ModuleData, i32>> {
         .collect()
 }
 
+/// Plain modules up to this size are read into a buffer each worker reuses: no allocation,
+/// page faults or unmapping per file. Larger ones are mapped.
+const REUSED_BUFFER_MAX: u64 = 1 << 20;
+
+thread_local! {
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Reads one module file.
 pub fn read(path: &Path) -> Result<ModuleData, i32> {
-    let file = ModuleFile::open(path).map_err(|e| e.errno())?;
+    use std::os::unix::fs::FileExt;
+    let (file, len) = crate::file::open_regular(path).map_err(|e| e.errno())?;
+    let mut head = [0u8; MAGIC_LEN];
+    if len >= MAGIC_LEN as u64
+        && len <= REUSED_BUFFER_MAX
+        && file.read_exact_at(&mut head, 0).is_ok()
+        && Compression::detect(&head) == Compression::None
+    {
+        return BUFFER.with_borrow_mut(|buf| {
+            buf.resize(len as usize, 0);
+            file.read_exact_at(buf, 0)
+                .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+            parse(buf)
+        });
+    }
+    drop(file);
+    let file = ModuleFile::open_mapped(path).map_err(|e| e.errno())?;
     parse(file.bytes())
 }
 
