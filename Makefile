@@ -29,7 +29,7 @@ export RKMOD_MODINFO ?= $(STATIC_DIR)/modinfo
 export RKMOD_MODAUDIT ?= $(STATIC_DIR)/modaudit
 
 build:
-	LZMA_API_STATIC=1 RUSTFLAGS="$(RUSTFLAGS) -C target-feature=+crt-static" \
+	RUSTFLAGS="$(RUSTFLAGS) -C target-feature=+crt-static" \
 		$(CARGO) build --release --target $(HOST_TRIPLE) $(CARGOFLAGS)
 	mkdir -p $(STATIC_DIR)
 	for t in $(TOOLS); do install -m 755 target/$(HOST_TRIPLE)/release/$$t $(STATIC_DIR)/$$t; done

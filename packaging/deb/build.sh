@@ -74,7 +74,7 @@ rkmod ($version) unstable; urgency=medium
  -- $maintainer  $(date -R -u -d "@$SOURCE_DATE_EPOCH")
 CHANGELOG
 
-# The shared libraries the binary links (libc, liblzma, libgcc), as dpkg-shlibdeps names them;
+# The shared libraries the binary links (libc, libgcc; liblzma is built in), as dpkg-shlibdeps names them;
 # it wants a debian/control to read, even a minimal one.
 mkdir -p "$stage/debian"
 printf 'Source: rkmod\n\nPackage: rkmod\nArchitecture: any\n' >"$stage/debian/control"

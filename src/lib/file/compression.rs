@@ -109,10 +109,13 @@ pub fn decompress_reader(
         Compression::None => read_bounded(input, hint, limit),
         Compression::Xz => {
             // Concatenated streams and any integrity check, as kmod's decoder accepts.
-            let stream =
-                xz2::stream::Stream::new_stream_decoder(u64::MAX, xz2::stream::CONCATENATED)
-                    .map_err(|e| DecompressError::Corrupt(e.to_string()))?;
-            let reader = xz2::read::XzDecoder::new_stream(std::io::BufReader::new(input), stream);
+            let stream = liblzma::stream::Stream::new_stream_decoder(
+                u64::MAX,
+                liblzma::stream::CONCATENATED,
+            )
+            .map_err(|e| DecompressError::Corrupt(e.to_string()))?;
+            let reader =
+                liblzma::read::XzDecoder::new_stream(std::io::BufReader::new(input), stream);
             read_bounded(reader, hint, limit)
         }
         Compression::Zstd => {
@@ -247,7 +250,7 @@ mod tests {
     }
 
     fn xz(data: &[u8]) -> Vec<u8> {
-        let mut enc = xz2::write::XzEncoder::new(Vec::new(), 6);
+        let mut enc = liblzma::write::XzEncoder::new(Vec::new(), 6);
         enc.write_all(data).unwrap();
         enc.finish().unwrap()
     }
