@@ -495,5 +495,23 @@ fn broken_modules_match_kmod() {
     });
     cut.truncate(100);
     std::fs::write(s.moddir().join("kernel/cut.ko"), cut).unwrap();
+    // Compressed: a good .ko.xz, and one cut in the middle of its stream.
+    let xz = |m: Module<'_>| {
+        use std::io::Write;
+        let mut enc = liblzma::write::XzEncoder::new(Vec::new(), 6);
+        enc.write_all(&elf(&m)).unwrap();
+        enc.finish().unwrap()
+    };
+    let good_xz = xz(Module {
+        modinfo: &["alias=xz-alias"],
+        imports: &["g"],
+        ..Module::default()
+    });
+    std::fs::write(s.moddir().join("kernel/zgood.ko.xz"), &good_xz).unwrap();
+    std::fs::write(
+        s.moddir().join("kernel/zcut.ko.xz"),
+        &good_xz[..good_xz.len() / 2],
+    )
+    .unwrap();
     same_as_kmod(&s, &["-C", "/nonexistent"]);
 }

@@ -174,15 +174,24 @@ fn run_into(options: &Options, outcome: &mut Outcome) -> Result<(), Failure> {
         .zip(&read)
         .map(|(c, r)| match r {
             Ok(d) => d,
-            Err(errno) => {
+            Err(e) => {
+                let xz = |log: &mut Log, words| log.push(Level::Error, format!("xz: {words}"));
+                if let Some(words) = e.xz {
+                    xz(log, words);
+                }
                 log.push(
                     Level::Error,
                     format!(
                         "failed to load symbols from {}: {}",
                         c.path.display(),
-                        crate::error::strerror(*errno)
+                        crate::error::strerror(e.errno)
                     ),
                 );
+                // kmod reads the file twice more (for its information and its imports).
+                if let Some(words) = e.xz {
+                    xz(log, words);
+                    xz(log, words);
+                }
                 &empty
             }
         })

@@ -310,7 +310,7 @@ pub struct ModuleData {
 /// streamed, and per-file hand-offs (as in [`crate::parallel::ordered`]) cost more than reading
 /// an uncompressed module. Memory stays bounded by the decompression budget of
 /// [`ModuleFile`]; the results themselves are small.
-pub fn read_all(candidates: &[Candidate]) -> Vec<Result<ModuleData, i32>> {
+pub fn read_all(candidates: &[Candidate]) -> Vec<Result<ModuleData, ReadError>> {
     const CHUNK: usize = 4;
     let threads = crate::parallel::threads()
         .min(candidates.len().div_ceil(CHUNK))
@@ -319,7 +319,7 @@ pub fn read_all(candidates: &[Candidate]) -> Vec<Result<ModuleData, i32>> {
         return candidates.iter().map(|c| read(&c.path)).collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let parts: Vec<Vec<(usize, Result<ModuleData, i32>)>> = std::thread::scope(|scope| {
+    let parts: Vec<Vec<(usize, Result<ModuleData, ReadError>)>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
@@ -342,45 +342,136 @@ pub fn read_all(candidates: &[Candidate]) -> Vec<Result<ModuleData, i32>> {
             .map(|w| w.join().unwrap_or_default())
             .collect()
     });
-    let mut out: Vec<Option<Result<ModuleData, i32>>> = Vec::new();
+    let mut out: Vec<Option<Result<ModuleData, ReadError>>> = Vec::new();
     out.resize_with(candidates.len(), || None);
     for (i, r) in parts.into_iter().flatten() {
         out[i] = Some(r);
     }
     // A worker that panicked left holes: those files count as unreadable.
     out.into_iter()
-        .map(|r| r.unwrap_or(Err(libc::EIO)))
+        .map(|r| r.unwrap_or(Err(ReadError::errno(libc::EIO))))
         .collect()
 }
 
-/// Plain modules up to this size are read into a buffer each worker reuses: no allocation,
-/// page faults or unmapping per file. Larger ones are mapped.
+/// Plain modules up to this size, and `.ko.xz` files up to this compressed size, are read (and
+/// decoded) into buffers each worker reuses: no allocation, page faults or unmapping per file.
+/// Larger ones go through [`ModuleFile`] (mapped, or decoded under its memory budget).
 const REUSED_BUFFER_MAX: u64 = 1 << 20;
+
+/// A reused decoding buffer grown past this is given back after use, to keep peak memory low.
+const REUSED_OUTPUT_KEEP: usize = 16 << 20;
 
 thread_local! {
     static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    static DECODED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Reads one module file.
-pub fn read(path: &Path) -> Result<ModuleData, i32> {
+pub fn read(path: &Path) -> Result<ModuleData, ReadError> {
     use std::os::unix::fs::FileExt;
-    let (file, len) = crate::file::open_regular(path).map_err(|e| e.errno())?;
+    let (file, len) = crate::file::open_regular(path).map_err(|e| ReadError::errno(e.errno()))?;
     let mut head = [0u8; MAGIC_LEN];
     if len >= MAGIC_LEN as u64
         && len <= REUSED_BUFFER_MAX
         && file.read_exact_at(&mut head, 0).is_ok()
-        && Compression::detect(&head) == Compression::None
     {
-        return BUFFER.with_borrow_mut(|buf| {
-            buf.resize(len as usize, 0);
-            file.read_exact_at(buf, 0)
-                .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
-            parse(buf)
-        });
+        match Compression::detect(&head) {
+            Compression::None => {
+                return BUFFER.with_borrow_mut(|buf| {
+                    buf.resize(len as usize, 0);
+                    file.read_exact_at(buf, 0).map_err(ReadError::io)?;
+                    parse(buf).map_err(ReadError::errno)
+                });
+            }
+            Compression::Xz => {
+                return BUFFER.with_borrow_mut(|input| {
+                    input.resize(len as usize, 0);
+                    file.read_exact_at(input, 0).map_err(ReadError::io)?;
+                    DECODED.with_borrow_mut(|out| {
+                        let result = decode_xz(input, out)
+                            .and_then(|()| parse(out).map_err(ReadError::errno));
+                        if out.capacity() > REUSED_OUTPUT_KEEP {
+                            *out = Vec::new();
+                        }
+                        result
+                    })
+                });
+            }
+            _ => {}
+        }
     }
     drop(file);
-    let file = ModuleFile::open_mapped(path).map_err(|e| e.errno())?;
-    parse(file.bytes())
+    let file = ModuleFile::open_mapped(path).map_err(|e| ReadError::errno(e.errno()))?;
+    parse(file.bytes()).map_err(ReadError::errno)
+}
+
+/// Why a module file gave no data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadError {
+    /// kmod's errno for "failed to load symbols from PATH".
+    pub errno: i32,
+    /// libkmod's words for an xz decoding failure (`Unexpected end of input`), which kmod
+    /// prints as `xz: WORDS` once before that message and twice after it.
+    pub xz: Option<&'static str>,
+}
+
+impl ReadError {
+    fn errno(errno: i32) -> ReadError {
+        ReadError { errno, xz: None }
+    }
+
+    fn io(e: std::io::Error) -> ReadError {
+        ReadError::errno(e.raw_os_error().unwrap_or(libc::EIO))
+    }
+
+    fn xz(words: &'static str) -> ReadError {
+        ReadError {
+            errno: libc::EINVAL,
+            xz: Some(words),
+        }
+    }
+}
+
+/// Decodes a whole `.xz` file (concatenated streams, any check, as kmod accepts) into `out`,
+/// refusing more than the size limit of [`ModuleFile`].
+fn decode_xz(input: &[u8], out: &mut Vec<u8>) -> Result<(), ReadError> {
+    use liblzma::stream::{Action, CONCATENATED, Error, Status, Stream};
+    const CUT: &str = "Unexpected end of input";
+    out.clear();
+    let mut stream = Stream::new_stream_decoder(u64::MAX, CONCATENATED)
+        .map_err(|_| ReadError::xz("Memory allocation failed"))?;
+    loop {
+        if out.len() == out.capacity() {
+            if out.len() as u64 > crate::file::compression::MAX_DECOMPRESSED {
+                return Err(ReadError::errno(libc::EFBIG));
+            }
+            out.reserve(out.capacity().max(256 << 10));
+        }
+        let (read, written) = (stream.total_in(), out.len());
+        let at = usize::try_from(read)
+            .unwrap_or(input.len())
+            .min(input.len());
+        let status = stream
+            .process_vec(&input[at..], out, Action::Finish)
+            .map_err(|e| {
+                // libkmod's words for each liblzma error.
+                ReadError::xz(match e {
+                    Error::Mem | Error::MemLimit => "Memory allocation failed",
+                    Error::Format => "File format not recognized",
+                    Error::Options => "Unsupported compression options",
+                    Error::Data => "File is corrupt",
+                    Error::Program => CUT,
+                    _ => "Internal error (bug)",
+                })
+            })?;
+        if status == Status::StreamEnd {
+            return Ok(());
+        }
+        if stream.total_in() == read && out.len() == written && out.len() < out.capacity() {
+            // No progress with room to spare: the input is cut.
+            return Err(ReadError::xz(CUT));
+        }
+    }
 }
 
 /// Parses a module's uncompressed bytes.
