@@ -23,7 +23,7 @@ all: build
 # ordinary build.
 HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 STATIC_DIR := $(CURDIR)/target/static
-TOOLS := rkmod insmod rmmod lsmod modinfo modaudit
+TOOLS := rkmod insmod rmmod lsmod modinfo depmod modaudit
 export RKMOD_BIN_DIR ?= $(STATIC_DIR)
 export RKMOD_MODINFO ?= $(STATIC_DIR)/modinfo
 export RKMOD_MODAUDIT ?= $(STATIC_DIR)/modaudit
@@ -93,12 +93,15 @@ clean:
 #   make install DESTDIR=/tmp/stage PREFIX=/usr SBINDIR=/usr/sbin
 #   make install KMOD_NAMES=private ...                 beside a distribution's kmod (packages)
 #
-# rkmod is one binary; the tools are symbolic links to it. KMOD_NAMES says where the five links
-# that kmod also installs (kmod itself, insmod, rmmod, lsmod, modinfo) go:
+# rkmod is one binary; the tools are symbolic links to it. KMOD_NAMES says where the four links
+# that kmod also installs and rkmod does completely (insmod, rmmod, lsmod, modinfo) go:
 #   sbin     in SBINDIR with their man pages and completions, replacing kmod's earlier in PATH;
 #   private  in KMOD_NAMES_DIR (put it first in PATH to use them, as with /usr/lib/ccache),
-#            their man pages renamed rkmod-kmod.8, rkmod-insmod.8 ..., and no completions: no
-#            file collides with kmod's.
+#            their man pages renamed rkmod-insmod.8 ..., and no completions: no file collides
+#            with kmod's.
+# kmod and depmod always go to KMOD_NAMES_DIR, with rkmod-kmod.8 and rkmod-depmod.8: rkmod's
+# depmod lacks -A, -e/-E/-F and -P so far (kernel packages run depmod -a -F System.map), and
+# rkmod has no modprobe, which initramfs builders make by linking modprobe to the kmod they find.
 # rkmod and modaudit (which kmod lacks) always go to SBINDIR.
 
 PREFIX ?= /usr/local
@@ -113,7 +116,8 @@ KMOD_NAMES_DIR ?= $(PREFIX)/lib/rkmod
 RKMOD_BIN ?= target/static/rkmod
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
-KMOD_TOOLS := kmod insmod rmmod lsmod modinfo
+KMOD_TOOLS := insmod rmmod lsmod modinfo
+PARTIAL_TOOLS := kmod depmod
 OWN_TOOLS := modaudit
 
 ifeq ($(KMOD_NAMES),sbin)
@@ -140,18 +144,21 @@ docs:
 install:
 	@test -x '$(RKMOD_BIN)' || { echo "install: no binary $(RKMOD_BIN); run make first" >&2; exit 1; }
 	@# Refuse to replace a tool that is not ours (kmod's /usr/sbin/insmod, say), unless staging.
-	@if [ -z '$(DESTDIR)' ]; then for t in $(KMOD_TOOLS) $(OWN_TOOLS); do \
+	@if [ -z '$(DESTDIR)' ]; then for t in $(KMOD_TOOLS) $(OWN_TOOLS) $(PARTIAL_TOOLS); do \
 		f='$(LINK_DIR)'/$$t; [ "$$t" = modaudit ] && f='$(SBINDIR)'/$$t; \
+		case " $(PARTIAL_TOOLS) " in *" $$t "*) f='$(KMOD_NAMES_DIR)'/$$t ;; esac; \
 		if [ -e "$$f" ] && [ "$$(readlink "$$f" | sed 's|.*/||')" != rkmod ]; then \
 			echo "install: $$f exists and is not rkmod's (kmod's?); use KMOD_NAMES=private or remove it" >&2; exit 1; \
 		fi; done; fi
 	install -D -m 755 '$(RKMOD_BIN)' '$(DESTDIR)$(SBINDIR)/rkmod'
-	install -d '$(DESTDIR)$(LINK_DIR)'
+	install -d '$(DESTDIR)$(LINK_DIR)' '$(DESTDIR)$(KMOD_NAMES_DIR)'
 	for t in $(KMOD_TOOLS); do ln -sfr '$(DESTDIR)$(SBINDIR)/rkmod' "$(DESTDIR)$(LINK_DIR)/$$t"; done
+	for t in $(PARTIAL_TOOLS); do ln -sfr '$(DESTDIR)$(SBINDIR)/rkmod' "$(DESTDIR)$(KMOD_NAMES_DIR)/$$t"; done
 	for t in $(OWN_TOOLS); do ln -sfr '$(DESTDIR)$(SBINDIR)/rkmod' "$(DESTDIR)$(SBINDIR)/$$t"; done
 	install -d '$(DESTDIR)$(MANDIR)/man8'
 	install -m 644 man/rkmod.8 $(OWN_TOOLS:%=man/%.8) '$(DESTDIR)$(MANDIR)/man8/'
 	for t in $(KMOD_TOOLS); do install -m 644 man/$$t.8 "$(DESTDIR)$(MANDIR)/man8/$(MAN_PREFIX)$$t.8"; done
+	for t in $(PARTIAL_TOOLS); do install -m 644 man/$$t.8 "$(DESTDIR)$(MANDIR)/man8/rkmod-$$t.8"; done
 	install -d '$(DESTDIR)$(BASHCOMPDIR)' '$(DESTDIR)$(ZSHCOMPDIR)' '$(DESTDIR)$(FISHCOMPDIR)'
 	for t in $(COMPLETED); do \
 		install -m 644 completions/bash/$$t "$(DESTDIR)$(BASHCOMPDIR)/$$t" && \
@@ -164,12 +171,15 @@ install:
 uninstall:
 	for t in $(KMOD_TOOLS); do f="$(DESTDIR)$(LINK_DIR)/$$t"; \
 		[ -L "$$f" ] && [ "$$(readlink "$$f" | sed 's|.*/||')" = rkmod ] && rm -f "$$f"; done; true
+	for t in $(PARTIAL_TOOLS); do f="$(DESTDIR)$(KMOD_NAMES_DIR)/$$t"; \
+		[ -L "$$f" ] && [ "$$(readlink "$$f" | sed 's|.*/||')" = rkmod ] && rm -f "$$f"; done; true
 	for t in $(OWN_TOOLS); do f="$(DESTDIR)$(SBINDIR)/$$t"; \
 		[ -L "$$f" ] && [ "$$(readlink "$$f" | sed 's|.*/||')" = rkmod ] && rm -f "$$f"; done; true
 	rm -f '$(DESTDIR)$(SBINDIR)/rkmod'
-	if [ '$(KMOD_NAMES)' = private ]; then rmdir '$(DESTDIR)$(KMOD_NAMES_DIR)' 2>/dev/null; fi; true
+	rmdir '$(DESTDIR)$(KMOD_NAMES_DIR)' 2>/dev/null; true
 	rm -f '$(DESTDIR)$(MANDIR)/man8/rkmod.8' $(OWN_TOOLS:%='$(DESTDIR)$(MANDIR)/man8/%.8') \
-		$(KMOD_TOOLS:%='$(DESTDIR)$(MANDIR)/man8/$(MAN_PREFIX)%.8')
+		$(KMOD_TOOLS:%='$(DESTDIR)$(MANDIR)/man8/$(MAN_PREFIX)%.8') \
+		$(PARTIAL_TOOLS:%='$(DESTDIR)$(MANDIR)/man8/rkmod-%.8')
 	for t in $(COMPLETED); do rm -f "$(DESTDIR)$(BASHCOMPDIR)/$$t" \
 		"$(DESTDIR)$(ZSHCOMPDIR)/_$$t" "$(DESTDIR)$(FISHCOMPDIR)/$$t.fish"; done
 

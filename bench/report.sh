@@ -3,7 +3,8 @@
 #
 #   1. modinfo: whole trees (plain 6.1, .ko.xz 6.12) in one process, and one module per process
 #      by path and by name (bench/modinfo.sh);
-#   2. modaudit over whole trees, against kmod's modinfo over the same files (bench/modaudit.sh);
+#   2. modaudit over whole trees, against kmod's modinfo over the same files (bench/modaudit.sh),
+#      and depmod over whole trees, against kmod 34.2 and kmod 30 (bench/depmod.sh);
 #   3. instruction counts (valgrind --tool=callgrind) for the same kinds of work, where wall time
 #      is too noisy to trust: one module per process, and 200 modules in one process;
 #   4. in the VM (tests/vm/run.sh with RKMOD_VM_BENCH=1): lsmod with ~50 modules loaded, and
@@ -57,11 +58,14 @@ export RKMOD_MODINFO=$bin/modinfo RKMOD_MODAUDIT=$bin/modaudit RKMOD_BIN_DIR=$bi
 # --- 1, 2: wall time and peak RSS on the host -----------------------------------------------------
 echo "(not run)" >"$work/modinfo.md"
 echo "(not run)" >"$work/modaudit.md"
+echo "(not run)" >"$work/depmod.md"
 if part host; then
 	log "modinfo (bench/modinfo.sh)"
 	"$repo/bench/modinfo.sh" >"$work/modinfo.md"
 	log "modaudit (bench/modaudit.sh)"
 	"$repo/bench/modaudit.sh" >"$work/modaudit.md"
+	log "depmod (bench/depmod.sh)"
+	RKMOD_DEPMOD=$bin/depmod "$repo/bench/depmod.sh" >"$work/depmod.md"
 fi
 
 # --- 3: instruction counts -------------------------------------------------------------------------
@@ -139,6 +143,12 @@ done
 	echo "kmod has no audit tool; its modinfo over the same files is the yardstick."
 	echo
 	cat "$work/modaudit.md"
+	echo
+	echo "## depmod over whole trees"
+	echo
+	echo "Each tool indexes its own scratch copy of the tree in place; kmod 34.2 is the oracle."
+	echo
+	cat "$work/depmod.md"
 	echo
 	echo "## Instruction counts (valgrind --tool=callgrind)"
 	echo

@@ -188,6 +188,41 @@ fn extra(tool: &str) -> Extra {
                  and never loads anything.",
             ],
         },
+        "depmod" => Extra {
+            names: None,
+            files: &[
+                (
+                    "/lib/modules/$(uname -r)",
+                    "The modules indexed (build and source are skipped), and where the indexes \
+                     are written.",
+                ),
+                (
+                    "/lib/modules/$(uname -r)/modules.order",
+                    "The order of the kernel's own modules; the others follow in kmod's hash \
+                     order.",
+                ),
+                (
+                    "/lib/modules/$(uname -r)/modules.builtin",
+                    "Builtin modules, for modules.builtin.bin.",
+                ),
+                (
+                    "/lib/modules/$(uname -r)/modules.builtin.modinfo",
+                    "Builtin modules' aliases, for modules.builtin.alias.bin.",
+                ),
+                (
+                    "/etc/depmod.d, /run/depmod.d, /usr/local/lib/depmod.d, /usr/lib/depmod.d, \
+                     /lib/depmod.d",
+                    "search, override, external and exclude lines, in kmod 34's order.",
+                ),
+            ],
+            differences: &[
+                "Each index is synced to disk before it is renamed over the old one, and the \
+                 directory is synced at the end: a crash or power loss leaves each file either \
+                 old or new, never empty. Modules are read and decompressed on every core.",
+                "Not yet supported: -A, -e with -E or -F, -P and module files as arguments \
+                 (each is refused with a message).",
+            ],
+        },
         other => panic!("no documentation extras for tool {other}"),
     }
 }
@@ -409,8 +444,8 @@ fn rkmod_man() -> Vec<u8> {
     r.control("SH", ["INSTALLATION"]);
     r.text([roman(
         "make install puts rkmod in $(SBINDIR) and links named after the tools beside it. A \
-         distribution package that keeps kmod (for modprobe and depmod, which rkmod does not \
-         provide) installs the links that would collide with kmod's in a directory of their \
+         distribution package that keeps kmod (for modprobe, which rkmod does not provide yet) \
+         installs the links that would collide with kmod's in a directory of their \
          own instead; see packaging/README.md in the source.",
     )]);
     for s in after_help_sections(
@@ -423,7 +458,7 @@ fn rkmod_man() -> Vec<u8> {
     }
     r.control("SH", ["DIFFERENCES FROM KMOD"]);
     r.text([roman(
-        "kmod's binary also offers modprobe and depmod; rkmod does not, and is meant to be \
+        "kmod's binary also offers modprobe; rkmod does not yet, and is meant to be \
          installed beside kmod. Invoked as kmod, rkmod takes kmod's commands (help, list, \
          static-nodes); see kmod(8). modaudit exists only in rkmod. The \
          differences of each tool are listed on its page.",
@@ -596,7 +631,7 @@ fn see_also(r: &mut Roff, this: &str) {
         .filter(|n| *n != this)
         .map(|n| format!("{n}(8)"))
         .collect();
-    refs.extend(["modprobe(8)", "depmod(8)", "modules.dep(5)"].map(String::from));
+    refs.extend(["modprobe(8)", "modules.dep(5)"].map(String::from));
     r.control("SH", ["SEE ALSO"]);
     let mut line = Vec::new();
     for (i, x) in refs.iter().enumerate() {

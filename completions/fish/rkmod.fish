@@ -31,6 +31,7 @@ complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "rmmod" -d 'Remove modul
 complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "lsmod" -d 'Show the status of modules in the Linux kernel'
 complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "list" -d 'Show the status of modules in the Linux kernel'
 complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "modinfo" -d 'Show information about Linux kernel modules'
+complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "depmod" -d 'Generate modules.dep and map files'
 complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "modaudit" -d 'Tell, before loading, whether kernel modules can ever be unloaded'
 complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "static-nodes" -d 'Print the device nodes that load a module when opened, from the running kernel\'s modules.devname'
 complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -70,6 +71,21 @@ complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s m -l modname -d 
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -l json -d 'Print one JSON object per module (one per line) instead of text'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s V -l version -d 'Show version'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s h -l help -d 'Print help'
+complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s b -l basedir -d 'Use an image of a module tree: read BASEDIR/MODULEDIR/VERSION' -r -F
+complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s m -l moduledir -d 'Directory of the modules under BASEDIR and OUTDIR (default lib/modules)' -r -F
+complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s o -l outdir -d 'Write the indexes to OUTDIR/MODULEDIR/VERSION instead' -r -F
+complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s C -l config -d 'Read PATH instead of the depmod.d directories (repeatable)' -r -F
+complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s E -l symvers -d 'Use Module.symvers for vmlinux\'s symbols (not yet supported)' -r -F
+complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s F -l filesyms -d 'Use System.map for vmlinux\'s symbols (not yet supported)' -r -F
+complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s P -l symbol-prefix -d 'Strip this character from symbol names (not yet supported)' -r
+complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s a -l all -d 'Probe all modules (the default)'
+complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s A -l quick -d 'Only do the work if a module is newer than modules.dep (not yet supported)'
+complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s e -l errsyms -d 'Report unresolved symbols (needs -E or -F; not yet supported)'
+complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s n -l show -l dry-run -d 'Write the text files to standard output, change nothing'
+complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s w -l warn -d 'Warn about values stored twice under one index key'
+complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s v -l verbose -d 'More messages (repeatable)'
+complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s V -l version -d 'Show version'
+complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s h -l help -d 'Print help'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modaudit" -l deny -d 'Exit with status 2 if any module has one of these verdicts or findings' -r
 complete -c rkmod -n "__fish_rkmod_using_subcommand modaudit" -s k -l set-version -d 'Look names up for kernel VERSION instead of $(uname -r)' -r
 complete -c rkmod -n "__fish_rkmod_using_subcommand modaudit" -s b -l basedir -d 'Use DIR as filesystem root for /lib/modules' -r -F
@@ -81,13 +97,14 @@ tmpfiles\t'tmpfiles.d(5) lines for systemd-tmpfiles: each node, and its parent d
 devname\t'modules.devname\'s own format'"
 complete -c rkmod -n "__fish_rkmod_using_subcommand static-nodes" -s o -l output -d 'Write to FILE (created with its parent directories) instead of standard output' -r -F
 complete -c rkmod -n "__fish_rkmod_using_subcommand static-nodes" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modaudit static-nodes help" -f -a "insmod" -d 'Insert a module into the Linux kernel'
-complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modaudit static-nodes help" -f -a "rmmod" -d 'Remove modules from the Linux kernel'
-complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modaudit static-nodes help" -f -a "lsmod" -d 'Show the status of modules in the Linux kernel'
-complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modaudit static-nodes help" -f -a "modinfo" -d 'Show information about Linux kernel modules'
-complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modaudit static-nodes help" -f -a "modaudit" -d 'Tell, before loading, whether kernel modules can ever be unloaded'
-complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modaudit static-nodes help" -f -a "static-nodes" -d 'Print the device nodes that load a module when opened, from the running kernel\'s modules.devname'
-complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modaudit static-nodes help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo depmod modaudit static-nodes help" -f -a "insmod" -d 'Insert a module into the Linux kernel'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo depmod modaudit static-nodes help" -f -a "rmmod" -d 'Remove modules from the Linux kernel'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo depmod modaudit static-nodes help" -f -a "lsmod" -d 'Show the status of modules in the Linux kernel'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo depmod modaudit static-nodes help" -f -a "modinfo" -d 'Show information about Linux kernel modules'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo depmod modaudit static-nodes help" -f -a "depmod" -d 'Generate modules.dep and map files'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo depmod modaudit static-nodes help" -f -a "modaudit" -d 'Tell, before loading, whether kernel modules can ever be unloaded'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo depmod modaudit static-nodes help" -f -a "static-nodes" -d 'Print the device nodes that load a module when opened, from the running kernel\'s modules.devname'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo depmod modaudit static-nodes help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 
 # Module names: added to clap_complete's script by rkmod's examples/gendocs.rs.
 function __rkmod_loaded_modules

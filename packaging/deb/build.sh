@@ -103,7 +103,7 @@ Description: Linux kernel-module tools in Rust (insmod, rmmod, lsmod, modinfo, m
  .
  This package installs beside kmod and replaces none of its files: modprobe
  and depmod stay kmod's. It ships /usr/sbin/rkmod and /usr/sbin/modaudit;
- "rkmod modinfo e1000e" runs rkmod's modinfo. Links named kmod, insmod,
+ "rkmod modinfo e1000e" runs rkmod's modinfo. Links named kmod, depmod, insmod,
  rmmod, lsmod and modinfo are in /usr/lib/rkmod: put that directory first in
  PATH to make them the default. Their manual pages are rkmod-insmod(8) and so
  on; rkmod-kmod(8) describes "kmod static-nodes", "kmod list" and "kmod help".

@@ -17,6 +17,7 @@
 
 pub mod audit;
 pub mod cli;
+pub mod depmod;
 pub mod error;
 pub mod exit_code;
 pub mod file;

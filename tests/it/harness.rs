@@ -63,7 +63,7 @@ pub fn require(program: &str, package: &str, what: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Launching
 
-/// The built binary of our tool `name`: one of the five tools or `rkmod`.
+/// The built binary of our tool `name`: one of the six tools or `rkmod`.
 pub fn bin(name: &str) -> &'static str {
     match name {
         "rkmod" => env!("CARGO_BIN_EXE_rkmod"),
@@ -72,12 +72,13 @@ pub fn bin(name: &str) -> &'static str {
         "lsmod" => env!("CARGO_BIN_EXE_lsmod"),
         "modinfo" => env!("CARGO_BIN_EXE_modinfo"),
         "modaudit" => env!("CARGO_BIN_EXE_modaudit"),
+        "depmod" => env!("CARGO_BIN_EXE_depmod"),
         other => panic!("no binary {other}"),
     }
 }
 
 /// The tools the multicall binary runs.
-pub const TOOLS: [&str; 5] = ["insmod", "rmmod", "lsmod", "modinfo", "modaudit"];
+pub const TOOLS: [&str; 6] = ["insmod", "rmmod", "lsmod", "modinfo", "depmod", "modaudit"];
 
 /// A program about to run: a `Command` with a clean environment, plus what `Command` lacks
 /// (bytes for stdin, a timeout).

@@ -202,8 +202,15 @@ fn make_install_layout() {
         "usr/sbin/rkmod".to_string(),
         "usr/share/man/man8/rkmod.8".to_string(),
     ];
-    // kmod is a link too: invoked as kmod, rkmod is kmod's own program (kmod.rs).
-    for t in ["rkmod", "kmod"].into_iter().chain(TOOLS) {
+    // kmod and depmod are links too, but never in SBINDIR: rkmod's depmod lacks options kernel
+    // packages use, and an initramfs builder links modprobe to the kmod it finds. They go to
+    // the private directory, with rkmod- man pages and no completions, in every layout.
+    const PARTIAL: [&str; 2] = ["kmod", "depmod"];
+    for t in PARTIAL {
+        want.push(format!("usr/lib/rkmod/{t}"));
+        want.push(format!("usr/share/man/man8/rkmod-{t}.8"));
+    }
+    for t in std::iter::once("rkmod").chain(TOOLS.into_iter().filter(|t| !PARTIAL.contains(t))) {
         if t != "rkmod" {
             want.push(format!("usr/sbin/{t}"));
             want.push(format!("usr/share/man/man8/{t}.8"));
@@ -214,11 +221,19 @@ fn make_install_layout() {
     }
     let want: BTreeSet<PathBuf> = want.iter().map(PathBuf::from).collect();
     assert_eq!(tree(&stage.0), want);
-    for t in std::iter::once("kmod").chain(TOOLS) {
+    for t in TOOLS.into_iter().filter(|t| !PARTIAL.contains(t)) {
         let link = stage.0.join("usr/sbin").join(t);
         assert_eq!(
             std::fs::read_link(&link).unwrap(),
             Path::new("rkmod"),
+            "{t}"
+        );
+    }
+    for t in PARTIAL {
+        let link = stage.0.join("usr/lib/rkmod").join(t);
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            Path::new("../../sbin/rkmod"),
             "{t}"
         );
     }
@@ -254,6 +269,7 @@ fn make_install_beside_kmod() {
     assert_eq!(
         tree(&stage.0),
         set(&[
+            "usr/lib/rkmod/depmod",
             "usr/lib/rkmod/insmod",
             "usr/lib/rkmod/kmod",
             "usr/lib/rkmod/lsmod",
@@ -266,6 +282,7 @@ fn make_install_beside_kmod() {
             "usr/share/fish/vendor_completions.d/modaudit.fish",
             "usr/share/fish/vendor_completions.d/rkmod.fish",
             "usr/share/man/man8/modaudit.8",
+            "usr/share/man/man8/rkmod-depmod.8",
             "usr/share/man/man8/rkmod-insmod.8",
             "usr/share/man/man8/rkmod-kmod.8",
             "usr/share/man/man8/rkmod-lsmod.8",

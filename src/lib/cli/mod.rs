@@ -2,6 +2,7 @@
 //! man pages and completions), a conversion into a plain config, and a `run` function that
 //! writes to the streams it is given and returns an [`ExitCode`].
 
+pub mod depmod;
 pub mod insmod;
 pub mod kmod;
 pub mod lsmod;
@@ -49,6 +50,11 @@ pub struct Io<'a> {
 }
 
 impl Io<'_> {
+    /// Prints `<prog>: FATAL: <msg>` on standard error (the caller then exits with status 1).
+    pub fn fatal(&mut self, msg: impl std::fmt::Display) {
+        self.log(libc::LOG_CRIT, "FATAL", &msg.to_string());
+    }
+
     /// Prints `<prog>: ERROR: <msg>` on standard error, kmod's format.
     pub fn error(&mut self, msg: impl std::fmt::Display) {
         self.log(libc::LOG_ERR, "ERROR", &msg.to_string());

@@ -48,6 +48,12 @@ pub const TOOLS: &[Tool] = &[
         command: <cli::modinfo::ModinfoArgs as clap::CommandFactory>::command,
     },
     Tool {
+        name: "depmod",
+        aliases: &[],
+        main: cli::depmod::main,
+        command: <cli::depmod::DepmodArgs as clap::CommandFactory>::command,
+    },
+    Tool {
         name: "modaudit",
         aliases: &[],
         main: cli::modaudit::main,

@@ -113,6 +113,24 @@ impl ModuleFile {
 
     /// Reads a file already opened (and checked to be regular) by [`open_regular`].
     pub fn from_open_file(path: &Path, file: File, len: u64, limit: u64) -> Result<ModuleFile> {
+        ModuleFile::from_open_file_with(path, file, len, limit, READ_WHOLE_MAX)
+    }
+
+    /// [`ModuleFile::open`] for readers that touch a few sections of each file (depmod): an
+    /// uncompressed file is always mapped, so only the pages read are loaded, where `open`
+    /// reads small files whole.
+    pub fn open_mapped(path: &Path) -> Result<ModuleFile> {
+        let (file, len) = open_regular(path)?;
+        ModuleFile::from_open_file_with(path, file, len, MAX_DECOMPRESSED, 0)
+    }
+
+    fn from_open_file_with(
+        path: &Path,
+        file: File,
+        len: u64,
+        limit: u64,
+        read_whole_max: u64,
+    ) -> Result<ModuleFile> {
         let mut head = [0u8; MAGIC_LEN];
         if len < MAGIC_LEN as u64 {
             return Err(Error::TooShort {
@@ -126,7 +144,7 @@ impl ModuleFile {
         let contents = match compression {
             // Small files are cheaper to read than to map: no page faults, and no munmap, whose
             // TLB shootdown is costly once worker threads exist.
-            Compression::None if len <= READ_WHOLE_MAX => {
+            Compression::None if len <= read_whole_max => {
                 Contents::Owned(read_whole(path, &file, len)?)
             }
             Compression::None => match sigbus::GuardedMap::new(path, &file) {

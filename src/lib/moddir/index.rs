@@ -334,70 +334,25 @@ fn cstr(data: &[u8], at: usize) -> Option<&[u8]> {
     Some(&rest[..end])
 }
 
-/// Writes an index in depmod's format. Used by tests to make literal samples; depmod is the
-/// real producer.
+/// Writes an index in depmod's format (kmod 34's layout) from `(key, value, priority)` entries
+/// in insertion order: literal samples for tests. depmod uses
+/// [`super::index_writer::IndexBuilder`] directly.
+///
+/// # Panics
+/// On a key or value that is not 7-bit ASCII (test input only).
+#[allow(clippy::panic)]
 pub fn write(entries: &[(&[u8], &[u8], u32)]) -> Vec<u8> {
-    #[derive(Default)]
-    struct Trie {
-        children: std::collections::BTreeMap<u8, Trie>,
-        values: Vec<(u32, Vec<u8>)>,
+    use super::index_writer::{IndexBuilder, Layout};
+    let mut builder = IndexBuilder::new();
+    for (key, value, priority) in entries {
+        if let Err(e) = builder.insert(key, value, *priority) {
+            panic!("index::write: {e}");
+        }
     }
-    let mut root = Trie::default();
-    for (key, value, prio) in entries {
-        let mut t = &mut root;
-        for &c in *key {
-            t = t.children.entry(c).or_default();
-        }
-        t.values.push((*prio, value.to_vec()));
+    match builder.build(Layout::PreOrder) {
+        Ok(bytes) => bytes,
+        Err(e) => panic!("index::write: {e}"),
     }
-    fn emit(t: &Trie, prefix: Vec<u8>, out: &mut Vec<u8>) -> u32 {
-        // Collapse single-child chains without values into the prefix.
-        if let (true, Some((c, child))) = (
-            t.values.is_empty() && t.children.len() == 1,
-            t.children.iter().next(),
-        ) {
-            let mut p = prefix;
-            p.push(*c);
-            return emit(child, p, out);
-        }
-        let kids: Vec<(u8, u32)> = t
-            .children
-            .iter()
-            .map(|(c, child)| (*c, emit(child, Vec::new(), out)))
-            .collect();
-        let offset = out.len() as u32;
-        let mut flags = 0;
-        if !prefix.is_empty() {
-            flags |= FLAG_PREFIX;
-            out.extend_from_slice(&prefix);
-            out.push(0);
-        }
-        if let (Some(first), Some(last)) = (kids.first(), kids.last()) {
-            flags |= FLAG_CHILDREN;
-            out.push(first.0);
-            out.push(last.0);
-            for c in first.0..=last.0 {
-                let r = kids.iter().find(|k| k.0 == c).map_or(0, |k| k.1);
-                out.extend_from_slice(&r.to_be_bytes());
-            }
-        }
-        if !t.values.is_empty() {
-            flags |= FLAG_VALUES;
-            out.extend_from_slice(&(t.values.len() as u32).to_be_bytes());
-            for (p, v) in &t.values {
-                out.extend_from_slice(&p.to_be_bytes());
-                out.extend_from_slice(v);
-                out.push(0);
-            }
-        }
-        offset | flags
-    }
-    let mut out = vec![0u8; 12];
-    let root_ref = emit(&root, Vec::new(), &mut out);
-    out[0..4].copy_from_slice(&MAGIC.to_be_bytes());
-    out[4..8].copy_from_slice(&0x0002_0001u32.to_be_bytes());
-    out[8..12].copy_from_slice(&root_ref.to_be_bytes());
-    out
 }
 
 #[cfg(test)]
@@ -449,9 +404,12 @@ mod tests {
 
     #[test]
     fn equal_priorities_put_the_later_value_first() {
+        // depmod stores the later value first; libkmod's reader inserts each value it reads
+        // before those of equal priority, which reverses ties once more.
         let i = idx(&[(b"a", b"first", 0), (b"a", b"second", 0)]);
+        assert_eq!(i.search(b"a").unwrap(), b"second");
         let v: Vec<_> = i.search_all(b"a").into_iter().map(|v| v.value).collect();
-        assert_eq!(v, vec![b"second".to_vec(), b"first".to_vec()]);
+        assert_eq!(v, vec![b"first".to_vec(), b"second".to_vec()]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod devname;
 pub mod index;
+pub mod index_writer;
 pub mod resolve;
 
 use std::collections::HashMap;
