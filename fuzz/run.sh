@@ -96,6 +96,14 @@ seed() { # TARGET: fill fuzz/corpus/TARGET once
 		printf 'nvidia 56713216 123 nvidia_modeset, Live 0x0 (POE)\ngoing 100 -1 - Unloading 0x0 (OE-)\n\0' >"$c/vanished"
 		printf 'x 1 - - Live 0x0\n\0\0\0\0\0' >"$c/builtin"
 		printf 'c 4096 0 - Loading 0x0\n\0notanumber\0-1\0\0coming\n\0' >"$c/coming" ;;
+	index_writer)
+		# KEY VALUE lines, as depmod indexes them: aliases and symbols of real modules.
+		printf 'rk_basic extra/rk_basic.ko\nrk-basic-alias rk_basic\npci:v00008086d*sv*sd*bc*sc*i* e1000e\n' >"$c/small"
+		if [[ -d $debian/6.1 ]]; then
+			# (head closes the pipe early: not an error)
+			{ sed -n 's/^alias //p' "$debian"/6.1/lib/modules/*/modules.alias | head -c 4096 >"$c/alias"; } || true
+			{ sed -n 's/^alias //p' "$debian"/6.1/lib/modules/*/modules.symbols | head -c 4096 >"$c/symbols"; } || true
+		fi ;;
 	signature)
 		for f in "$repo"/tests/fixtures/rk_basic_signed.ko "$repo"/tests/fixtures/bad/garbage_sig.ko; do
 			tail -c 2048 "$f" >"$c/$(basename "$f")"

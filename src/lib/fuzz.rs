@@ -294,3 +294,67 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// depmod's index writer, round trip through the reader: each input line is `KEY VALUE` (split
+/// at the first space) with a priority taken from the line number; the index is built in both
+/// node placements (kmod 34's and kmod 30's) and read back, and every key must give back exactly
+/// its values, lowest priority first. Keys with a NUL or empty keys are left out (depmod's keys
+/// come from C strings); a non-ASCII byte must be refused, never written.
+pub fn index_writer(data: &[u8]) {
+    use crate::moddir::index::Index;
+    use crate::moddir::index_writer::{IndexBuilder, Layout};
+    let mut builder = IndexBuilder::new();
+    let mut want: std::collections::BTreeMap<Vec<u8>, Vec<(u32, Vec<u8>)>> = Default::default();
+    for (n, line) in data.split(|&b| b == b'\n').enumerate().take(256) {
+        let (key, value) = match line.iter().position(|&b| b == b' ') {
+            Some(i) => (&line[..i], &line[i + 1..]),
+            None => (line, &b""[..]),
+        };
+        if key.is_empty() || key.contains(&0) || value.contains(&0) {
+            continue;
+        }
+        let priority = (n % 5) as u32;
+        match builder.insert(key, value, priority) {
+            Ok(_) => want
+                .entry(key.to_vec())
+                .or_default()
+                .push((priority, value.to_vec())),
+            Err(_) => assert!(
+                !key.is_ascii() || !value.is_ascii(),
+                "an ASCII entry was refused: {key:?} {value:?}"
+            ),
+        }
+    }
+    for layout in [Layout::PreOrder, Layout::PostOrder] {
+        let Ok(bytes) = builder.build(layout) else {
+            panic!("a small index could not be built ({layout:?})");
+        };
+        let Ok(index) = Index::from_bytes("fuzz.bin", bytes) else {
+            panic!("the reader refused the writer's index ({layout:?})");
+        };
+        for (key, values) in &want {
+            let got = index.search_all(key);
+            let mut got_pairs: Vec<(u32, Vec<u8>)> =
+                got.iter().map(|v| (v.priority, v.value.clone())).collect();
+            assert!(
+                got_pairs.windows(2).all(|w| w[0].0 <= w[1].0),
+                "{layout:?}: values of {key:?} not in priority order"
+            );
+            let mut expected = values.clone();
+            got_pairs.sort();
+            expected.sort();
+            assert_eq!(got_pairs, expected, "{layout:?}: values of {key:?}");
+            // The exact search gives the first value stored: one of the lowest priority (the
+            // list above puts ties in libkmod's add_value order, newest first, so it need not be
+            // that list's first).
+            let lowest = values.iter().map(|(p, _)| *p).min();
+            let first = index.search(key);
+            assert!(
+                values
+                    .iter()
+                    .any(|(p, v)| Some(*p) == lowest && Some(v.as_slice()) == first.as_deref()),
+                "{layout:?}: exact search of {key:?} gave {first:?}"
+            );
+        }
+    }
+}

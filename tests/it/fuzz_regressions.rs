@@ -11,7 +11,7 @@ use crate::harness::root;
 /// A fuzz target's name and its entry function.
 type Target = (&'static str, fn(&[u8]));
 
-const TARGETS: [Target; 8] = [
+const TARGETS: [Target; 9] = [
     ("module_file", rkmod::fuzz::module_file),
     ("proc_modules", rkmod::fuzz::proc_modules),
     ("index", rkmod::fuzz::index),
@@ -20,6 +20,7 @@ const TARGETS: [Target; 8] = [
     ("force_strip", rkmod::fuzz::force_strip),
     ("loaded", rkmod::fuzz::loaded),
     ("tool_output", rkmod::fuzz::tool_output),
+    ("index_writer", rkmod::fuzz::index_writer),
 ];
 
 /// The input files in `dir`, sorted; none if it does not exist.
@@ -78,7 +79,8 @@ mod replay {
         signature,
         force_strip,
         loaded,
-        tool_output
+        tool_output,
+        index_writer
     );
 }
 
