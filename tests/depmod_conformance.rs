@@ -6,7 +6,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 const TREES: [(&str, &str); 2] = [("6.1", "6.1.0-50-amd64"), ("6.12", "6.12.107+deb12-amd64")];
 
@@ -14,24 +14,9 @@ fn prepared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debian")
 }
 
-/// kmod 34.2's depmod, run through Debian 13's own loader and libraries.
-fn kmod34(args: &[&std::ffi::OsStr]) -> Option<Output> {
-    let r = prepared().join("kmod34");
-    let loader = r.join("usr/lib64/ld-linux-x86-64.so.2");
-    if !loader.exists() {
-        return None;
-    }
-    Command::new(loader)
-        .arg("--library-path")
-        .arg(r.join("usr/lib/x86_64-linux-gnu"))
-        .arg("--argv0")
-        .arg("depmod")
-        .arg(r.join("usr/bin/kmod"))
-        .args(args)
-        .env_clear()
-        .output()
-        .ok()
-}
+#[path = "common/kmod34.rs"]
+mod kmod34_tool;
+use kmod34_tool::depmod as kmod34;
 
 fn skip_or_fail(why: &str) {
     if std::env::var("CI").as_deref() == Ok("true") {

@@ -7,7 +7,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 const VERSION: &str = "6.1.0-test";
 
@@ -142,23 +142,9 @@ fn elf(m: &Module<'_>) -> Vec<u8> {
     out
 }
 
-fn kmod34(args: &[&std::ffi::OsStr]) -> Option<Output> {
-    let r = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debian/kmod34");
-    let loader = r.join("usr/lib64/ld-linux-x86-64.so.2");
-    if !loader.exists() {
-        return None;
-    }
-    Command::new(loader)
-        .arg("--library-path")
-        .arg(r.join("usr/lib/x86_64-linux-gnu"))
-        .arg("--argv0")
-        .arg("depmod")
-        .arg(r.join("usr/bin/kmod"))
-        .args(args)
-        .env_clear()
-        .output()
-        .ok()
-}
+#[path = "common/kmod34.rs"]
+mod kmod34_tool;
+use kmod34_tool::depmod as kmod34;
 
 fn have_kmod34() -> bool {
     if kmod34(&["-V".as_ref()]).is_some_and(|o| o.status.success()) {

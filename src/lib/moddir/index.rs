@@ -20,12 +20,14 @@ use memmap2::Mmap;
 use crate::error::{Error, Result};
 use crate::fnmatch::fnmatch;
 
-const MAGIC: u32 = 0xB007_F457;
+// The format's constants, shared with the writer (index_writer.rs).
+pub(crate) const MAGIC: u32 = 0xB007_F457;
 const VERSION_MAJOR: u32 = 0x0002;
-const FLAG_PREFIX: u32 = 0x8000_0000;
-const FLAG_VALUES: u32 = 0x4000_0000;
-const FLAG_CHILDREN: u32 = 0x2000_0000;
-const OFFSET_MASK: u32 = 0x0FFF_FFFF;
+pub(crate) const FLAG_PREFIX: u32 = 0x8000_0000;
+pub(crate) const FLAG_VALUES: u32 = 0x4000_0000;
+pub(crate) const FLAG_CHILDREN: u32 = 0x2000_0000;
+/// Node offsets live in the low 28 bits of a reference.
+pub(crate) const OFFSET_MASK: u32 = 0x0FFF_FFFF;
 /// Deeper than any real key: a bound on traversal of a corrupt, cyclic trie.
 const MAX_DEPTH: usize = 4096;
 /// Recursion bound for wildcard traversal (real aliases are a few hundred bytes).

@@ -12,14 +12,12 @@
 
 use std::collections::HashMap;
 
-const MAGIC: u32 = 0xB007_F457;
+use super::index::{FLAG_CHILDREN, FLAG_PREFIX, FLAG_VALUES, MAGIC, OFFSET_MASK};
+
 const VERSION: u32 = 0x0002_0001;
 const HEADER_LEN: usize = 12;
-const FLAG_PREFIX: u32 = 0x8000_0000;
-const FLAG_VALUES: u32 = 0x4000_0000;
-const FLAG_CHILDREN: u32 = 0x2000_0000;
 /// Node offsets live in the low 28 bits of a reference.
-const MAX_OFFSET: usize = 0x0FFF_FFFF;
+const MAX_OFFSET: usize = OFFSET_MASK as usize;
 
 /// Where node bodies go in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
