@@ -97,15 +97,10 @@ pub fn force_strip(data: &[u8]) {
     let Ok(file) = ModuleFile::from_bytes("fuzz.ko", data.to_vec()) else {
         return;
     };
-    let mut image = file.bytes().to_vec();
-    // As insert::load does before stripping.
-    if let Some(t) = signature::find_trailer(&image) {
-        let len = t.module_len;
-        image.truncate(len);
-    }
+    let image = file.bytes().to_vec();
     for (modversion, vermagic) in [(true, true), (true, false), (false, true)] {
         let mut copy = image.clone();
-        let _ = insert::strip_for_force(
+        let _ = insert::prepare_forced(
             &mut copy,
             Force {
                 modversion,

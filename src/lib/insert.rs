@@ -296,14 +296,7 @@ pub fn load(
     let mut image = module.bytes().to_vec();
     drop(module);
     if force != Force::default() {
-        // The kernel treats a forced module as unsigned ("mangled"); an edited copy would no
-        // longer match its signature, which signature enforcement then rejects. Drop it, as the
-        // kernel itself does for a forced finit_module.
-        if let Some(t) = crate::file::signature::find_trailer(&image) {
-            let len = t.module_len;
-            image.truncate(len);
-        }
-        strip_for_force(&mut image, force).map_err(|cause| {
+        prepare_forced(&mut image, force).map_err(|cause| {
             LoadError::File(Error::BadElf {
                 path: path.to_path_buf(),
                 cause: crate::error::ElfError::Other(cause),
@@ -339,6 +332,18 @@ fn describe_compression(path: &Path, file: Compression, kernel: Option<Compressi
         ),
         c => format!("{path}: {c}-compressed; {own}, so rkmod decompresses it"),
     }
+}
+
+/// A module image made ready for a forced `init_module`: its signature dropped, then
+/// [`strip_for_force`]. The kernel treats a forced module as unsigned ("mangled"); an edited
+/// copy would no longer match its signature, which signature enforcement then rejects, so it is
+/// dropped, as the kernel itself does for a forced finit_module.
+pub fn prepare_forced(image: &mut Vec<u8>, force: Force) -> Result<(), String> {
+    if let Some(t) = crate::file::signature::find_trailer(image) {
+        let len = t.module_len;
+        image.truncate(len);
+    }
+    strip_for_force(image, force)
 }
 
 /// What `init_module` needs for a forced load, done on a copy (kmod's strip): clear SHF_ALLOC on

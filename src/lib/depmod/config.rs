@@ -138,6 +138,21 @@ impl Parser {
                 continue;
             };
             let at = format!("{}:{number}", file.display());
+            // Whether a line for kernel pattern `kver` applies to this version; if not, kmod's
+            // info message, saying which kind of line it was.
+            let applies = |kver: &[u8], what: &str, log: &mut Log| {
+                let yes = version_matches(kver, version);
+                if !yes {
+                    log.push(
+                        Level::Info,
+                        format!(
+                            "{at}: {what} did not match {}",
+                            String::from_utf8_lossy(kver)
+                        ),
+                    );
+                }
+                yes
+            };
             let bad = |log: &mut Log| {
                 log.push(
                     Level::Error,
@@ -162,14 +177,7 @@ impl Parser {
                         bad(log);
                         continue;
                     };
-                    if !version_matches(kver, version) {
-                        log.push(
-                            Level::Info,
-                            format!(
-                                "{at}: override kernel did not match {}",
-                                String::from_utf8_lossy(kver)
-                            ),
-                        );
+                    if !applies(kver, "override kernel", log) {
                         continue;
                     }
                     let mut path = subdir.to_vec();
@@ -182,14 +190,7 @@ impl Parser {
                         bad(log);
                         continue;
                     };
-                    if !version_matches(kver, version) {
-                        log.push(
-                            Level::Info,
-                            format!(
-                                "{at}: external directory did not match {}",
-                                String::from_utf8_lossy(kver)
-                            ),
-                        );
+                    if !applies(kver, "external directory", log) {
                         continue;
                     }
                     self.externals
