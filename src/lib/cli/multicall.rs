@@ -48,6 +48,12 @@ pub const TOOLS: &[Tool] = &[
         command: <cli::modinfo::ModinfoArgs as clap::CommandFactory>::command,
     },
     Tool {
+        name: "modprobe",
+        aliases: &[],
+        main: cli::modprobe::main,
+        command: <cli::modprobe::ModprobeArgs as clap::CommandFactory>::command,
+    },
+    Tool {
         name: "depmod",
         aliases: &[],
         main: cli::depmod::main,
@@ -217,7 +223,7 @@ mod tests {
             tool_by_subcommand(OsStr::new("modinfo")).unwrap().name,
             "modinfo"
         );
-        assert!(tool_by_subcommand(OsStr::new("modprobe")).is_none());
+        assert!(tool_by_subcommand(OsStr::new("modpost")).is_none());
     }
 
     #[test]
