@@ -243,8 +243,9 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
             out: &mut out,
             emit: &mut emit,
         };
+        // libkmod reports these while reading the configuration, before -q or -v apply.
         for m in &cfg.messages {
-            log.say(Level::Error, m);
+            (log.emit)(Level::Error, m);
         }
         run_mode(&args, &root, &cfg, &moddir, &mut log, wait)
     };

@@ -34,7 +34,13 @@ pub fn show(arg: &str, table: Table) -> Result<Vec<u8>, ShowError> {
     let file = file.map_err(|e| fail(e.cause()))?;
     let entries = match table {
         Table::Modversions => {
-            let elf = Elf::parse(file.bytes()).map_err(|e| fail(e.to_string()))?;
+            let elf = Elf::parse(file.bytes()).map_err(|e| {
+                let errno = match e {
+                    crate::error::ElfError::BadMagic => libc::ENOEXEC,
+                    _ => libc::EINVAL,
+                };
+                fail(format!("{} ({e})", crate::error::strerror(errno)))
+            })?;
             versions(&elf).ok_or_else(|| fail("No data available".into()))?
         }
         Table::Exports => {
