@@ -95,7 +95,7 @@ pub fn command() -> Command {
         .long_about(
             "Linux kernel-module tools in one binary.\n\n\
              rkmod runs the tool it is invoked as: installed as symbolic links named insmod, \
-             rmmod, lsmod, modinfo and modaudit, each behaves as that tool, as kmod's tools are \
+             rmmod, lsmod, modinfo, modprobe, depmod and modaudit, each behaves as that tool, as kmod's tools are \
              links to kmod. Invoked as rkmod, the first argument names the tool and the rest are \
              its arguments: `rkmod rmmod --wait foo` is `rmmod --wait foo`, and messages are \
              prefixed with the tool's name. `rkmod list` is lsmod and `rkmod static-nodes` is \
