@@ -51,15 +51,15 @@ pub struct Modules<'a> {
     keys: HashMap<Vec<u8>, Id>,
     /// libkmod's messages (`failed to lookup dependency ...`), printed as ERRORs.
     pub messages: Vec<String>,
+    reported: Vec<String>,
 }
 
-/// Why a lookup found nothing usable.
-#[derive(Debug)]
+/// Why a lookup found nothing usable: the name has an unbalanced bracket (libkmod: EINVAL).
+/// (An index that cannot be read counts as empty, as in libkmod.)
+#[derive(Debug, PartialEq, Eq)]
 pub enum LookupError {
-    /// The name has an unbalanced bracket (libkmod: EINVAL).
+    /// Unbalanced bracket.
     Invalid,
-    /// An index could not be read.
-    Index(Error),
 }
 
 impl<'a> Modules<'a> {
@@ -71,6 +71,7 @@ impl<'a> Modules<'a> {
             mods: Vec::new(),
             keys: HashMap::new(),
             messages: Vec::new(),
+            reported: Vec::new(),
         }
     }
 
@@ -146,14 +147,14 @@ impl<'a> Modules<'a> {
             return Ok(found);
         }
         if !name.contains(&b':')
-            && let Some(line) = self.dir.dep_line(&name).map_err(LookupError::Index)?
+            && let Some(line) = self.soft(self.dir.dep_line(&name))
         {
             let id = self.by_name(&name);
             self.parse_dep_line(id, &line);
             return Ok(vec![id]);
         }
         if name.starts_with(b"symbol:") {
-            let owners = self.dir.symbol_owners(&name).map_err(LookupError::Index)?;
+            let owners = self.soft(self.dir.symbol_owners(&name));
             if !owners.is_empty() {
                 return Ok(self.aliased(owners, &name, false));
             }
@@ -168,20 +169,31 @@ impl<'a> Modules<'a> {
             self.mods[id].remove = Some(Some(c.text.clone()));
             return Ok(vec![id]);
         }
-        let targets = self.dir.alias_targets(&name).map_err(LookupError::Index)?;
+        let targets = self.soft(self.dir.alias_targets(&name));
         if !targets.is_empty() {
             return Ok(self.aliased(targets, &name, false));
         }
-        if self.dir.is_builtin(&name).map_err(LookupError::Index)? {
+        if self.soft(self.dir.is_builtin(&name)) {
             let id = self.by_name(&name);
             self.mods[id].builtin = Some(true);
             return Ok(vec![id]);
         }
-        let targets = self
-            .dir
-            .builtin_alias_targets(&name)
-            .map_err(LookupError::Index)?;
+        let targets = self.soft(self.dir.builtin_alias_targets(&name));
         Ok(self.aliased(targets, &name, true))
+    }
+
+    /// An index that cannot be read counts as empty, as libkmod counts it; unless it is an empty
+    /// file (depmod writes those for missing inputs), it is reported once.
+    fn soft<T: Default>(&mut self, r: Result<T, Error>) -> T {
+        r.unwrap_or_else(|e| {
+            let empty = std::fs::metadata(e.path()).is_ok_and(|m| m.len() == 0);
+            let msg = format!("ignoring {}", e);
+            if !empty && !self.reported.contains(&msg) {
+                self.reported.push(msg.clone());
+                self.messages.push(msg);
+            }
+            T::default()
+        })
     }
 
     fn aliased(&mut self, targets: Vec<Vec<u8>>, alias: &[u8], builtin: bool) -> Vec<Id> {
@@ -242,7 +254,7 @@ impl<'a> Modules<'a> {
     pub fn deps(&mut self, id: Id) -> Result<Vec<Id>, Error> {
         if self.mods[id].deps.is_none() {
             let name = self.mods[id].name.clone();
-            match self.dir.dep_line(&name)? {
+            match self.soft(self.dir.dep_line(&name)) {
                 Some(line) => self.parse_dep_line(id, &line),
                 None => self.mods[id].deps = Some(Vec::new()),
             }

@@ -130,12 +130,9 @@ fn insmod(
         match mods.lookup(arg) {
             Ok(ids) if !ids.is_empty() => ids,
             Ok(_) | Err(LookupError::Invalid) => {
+                flush_messages(mods, log);
                 let dir = mods.dir.path().display().to_string();
                 log.log(&format!("Module {shown} not found in directory {dir}"))?;
-                return Ok(true);
-            }
-            Err(LookupError::Index(e)) => {
-                log.say(Level::Error, &e.to_string());
                 return Ok(true);
             }
         }
@@ -198,10 +195,6 @@ fn rmmod(
         Ok(ids) => ids,
         // kmod returns the lookup's error without a message.
         Err(LookupError::Invalid) => return Ok(true),
-        Err(LookupError::Index(e)) => {
-            log.say(Level::Error, &e.to_string());
-            return Ok(true);
-        }
     };
     flush_messages(mods, log);
     if ids.is_empty() {
