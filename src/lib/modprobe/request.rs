@@ -118,10 +118,13 @@ fn insmod(
     let shown = String::from_utf8_lossy(arg).into_owned();
     let ids: Vec<Id> = if arg.starts_with(b"/") || arg.starts_with(b"./") {
         let path = absolute(arg);
-        match std::fs::metadata(&path) {
-            Ok(_) => mods.by_path(&path).into_iter().collect(),
-            Err(e) => {
-                let cause = crate::error::io_cause(&e);
+        let found = std::fs::metadata(&path).map_err(|e| crate::error::io_cause(&e));
+        match found.and_then(|_| {
+            mods.by_path(&path)
+                .ok_or_else(|| "No such file or directory".to_string())
+        }) {
+            Ok(id) => vec![id],
+            Err(cause) => {
                 log.log(&format!("Failed to get module from path {shown}: {cause}"))?;
                 return Ok(true);
             }
