@@ -1,6 +1,6 @@
 //! One modprobe command: its mode (insert one module with options, insert several with `-a`,
-//! remove with `-r`, resolve with `-R`), carried out over [`lookup`], [`plan`] and a
-//! [`Kernel`], with kmod's messages and exit status.
+//! remove with `-r`, resolve with `-R`), carried out over [`crate::modprobe::lookup`],
+//! [`crate::modprobe::plan`] and a [`Kernel`], with kmod's messages and exit status.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;

@@ -136,6 +136,7 @@ struct Run {
     result: Result<Option<Failure>, Stop>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_op(
     tree: &Tree,
     config: &str,
