@@ -20,6 +20,14 @@ use crate::names;
 /// kmod's `PATH_MAX`: a longer name is cut there before lookup.
 const PATH_MAX: usize = 4096;
 
+/// The command of the first line whose pattern matches `name` (kmod takes only the first).
+fn first_command(lines: &[crate::modprobe::config::ForModule], name: &[u8]) -> Option<Vec<u8>> {
+    lines
+        .iter()
+        .find(|c| fnmatch(&c.module, name))
+        .map(|c| c.text.clone())
+}
+
 /// Index of a module object in [`Modules`].
 pub type Id = usize;
 
@@ -286,32 +294,14 @@ impl<'a> Modules<'a> {
     /// The install command: the one the lookup attached, else the first `install` line whose
     /// pattern matches the name.
     pub fn install_command(&mut self, id: Id) -> Option<Vec<u8>> {
-        if self.mods[id].install.is_none() {
-            let name = &self.mods[id].name;
-            let c = self
-                .config
-                .installs
-                .iter()
-                .find(|c| fnmatch(&c.module, name))
-                .map(|c| c.text.clone());
-            self.mods[id].install = Some(c);
-        }
-        self.mods[id].install.clone().flatten()
+        let first = first_command(&self.config.installs, &self.mods[id].name);
+        self.mods[id].install.get_or_insert(first).clone()
     }
 
     /// The remove command, as [`Modules::install_command`].
     pub fn remove_command(&mut self, id: Id) -> Option<Vec<u8>> {
-        if self.mods[id].remove.is_none() {
-            let name = &self.mods[id].name;
-            let c = self
-                .config
-                .removes
-                .iter()
-                .find(|c| fnmatch(&c.module, name))
-                .map(|c| c.text.clone());
-            self.mods[id].remove = Some(c);
-        }
-        self.mods[id].remove.clone().flatten()
+        let first = first_command(&self.config.removes, &self.mods[id].name);
+        self.mods[id].remove.get_or_insert(first).clone()
     }
 
     /// The options given for the module's name or for the alias it was found by, joined with

@@ -10,7 +10,7 @@ use nix::errno::Errno;
 use super::*;
 use crate::moddir::ModuleDir;
 use crate::modprobe::config::Config;
-use crate::modprobe::lookup::Modules;
+use crate::modprobe::lookup::{Id, Modules};
 
 #[derive(Default)]
 struct Model {
@@ -136,16 +136,13 @@ struct Run {
     result: Result<Option<Failure>, Stop>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_op(
+/// Parses `config`, looks `name` up in `tree` and runs `op` on the first module found.
+fn with_module(
     tree: &Tree,
     config: &str,
-    k: &mut Model,
-    remove_mode: bool,
     name: &str,
-    extra: Option<&[u8]>,
-    flags: Flags,
     all: bool,
+    op: impl FnOnce(&mut Modules<'_>, &mut Log<'_>, Id) -> Result<Option<Failure>, Stop>,
 ) -> Run {
     let mut cfg = Config::new();
     cfg.parse_file(config.as_bytes(), "test.conf");
@@ -161,25 +158,32 @@ fn run_op(
         out: &mut out,
         emit: &mut emit,
     };
-    let ids = mods.lookup(name.as_bytes()).unwrap();
-    let result = if remove_mode {
-        remove(
-            &mut mods,
-            k,
-            &mut log,
-            ids[0],
-            true,
-            flags.remove_holders,
-            flags,
-        )
-    } else {
-        Ok(insert(&mut mods, k, &mut log, ids[0], extra, flags).unwrap())
-    };
+    let id = mods.lookup(name.as_bytes()).unwrap()[0];
+    let result = op(&mut mods, &mut log, id);
     Run {
         out,
         messages,
         result,
     }
+}
+
+fn insert_op(
+    tree: &Tree,
+    config: &str,
+    k: &mut Model,
+    name: &str,
+    extra: Option<&[u8]>,
+    flags: Flags,
+) -> Run {
+    with_module(tree, config, name, false, |mods, log, id| {
+        Ok(insert(mods, k, log, id, extra, flags).unwrap())
+    })
+}
+
+fn remove_op(tree: &Tree, config: &str, k: &mut Model, name: &str, flags: Flags, all: bool) -> Run {
+    with_module(tree, config, name, all, |mods, log, id| {
+        remove(mods, k, log, id, true, flags.remove_holders, flags)
+    })
 }
 
 fn loaded_chain() -> Model {
@@ -195,7 +199,7 @@ fn loaded_chain() -> Model {
 fn remove_takes_the_whole_unused_chain_highest_level_first() {
     let tree = chain("whole");
     let mut k = loaded_chain();
-    let r = run_op(&tree, "", &mut k, true, "d", None, Flags::default(), false);
+    let r = remove_op(&tree, "", &mut k, "d", Flags::default(), false);
     assert_eq!(r.result, Ok(None));
     assert_eq!(
         k.calls,
@@ -213,7 +217,7 @@ fn remove_keeps_dependencies_other_modules_still_use() {
     let tree = chain("shared");
     let mut k = loaded_chain();
     k.load("other", &["b_lib"]);
-    let r = run_op(&tree, "", &mut k, true, "d", None, Flags::default(), false);
+    let r = remove_op(&tree, "", &mut k, "d", Flags::default(), false);
     assert_eq!(r.result, Ok(None));
     assert_eq!(k.calls, ["delete d", "delete a"]);
     assert!(k.live.contains_key(&b"b_lib"[..]) && k.live.contains_key(&b"c_lib"[..]));
@@ -223,14 +227,14 @@ fn remove_keeps_dependencies_other_modules_still_use() {
 fn remove_in_use_is_fatal_or_a_warning_with_all() {
     let tree = chain("inuse");
     let mut k = loaded_chain();
-    let r = run_op(&tree, "", &mut k, true, "a", None, Flags::default(), false);
+    let r = remove_op(&tree, "", &mut k, "a", Flags::default(), false);
     assert_eq!(r.result, Err(Stop));
     assert_eq!(
         r.messages,
         [(Level::Fatal, "Module a is in use.".to_string())]
     );
     assert!(k.calls.is_empty());
-    let r = run_op(&tree, "", &mut k, true, "a", None, Flags::default(), true);
+    let r = remove_op(&tree, "", &mut k, "a", Flags::default(), true);
     assert_eq!(r.result, Ok(Some(Errno::EBUSY.into())));
     assert_eq!(r.messages[0].0, Level::Warning);
     // With --remove-holders the holder goes first.
@@ -238,7 +242,7 @@ fn remove_in_use_is_fatal_or_a_warning_with_all() {
         remove_holders: true,
         ..Flags::default()
     };
-    let r = run_op(&tree, "", &mut k, true, "a", None, flags, false);
+    let r = remove_op(&tree, "", &mut k, "a", flags, false);
     assert_eq!(r.result, Ok(None));
     assert_eq!(
         k.calls[..2],
@@ -250,14 +254,14 @@ fn remove_in_use_is_fatal_or_a_warning_with_all() {
 fn remove_of_a_module_not_loaded_is_silent_unless_first_time() {
     let tree = chain("notloaded");
     let mut k = Model::default();
-    let r = run_op(&tree, "", &mut k, true, "d", None, Flags::default(), false);
+    let r = remove_op(&tree, "", &mut k, "d", Flags::default(), false);
     assert_eq!(r.result, Ok(None));
     assert!(r.messages.is_empty() && k.calls.is_empty());
     let flags = Flags {
         first_time: true,
         ..Flags::default()
     };
-    let r = run_op(&tree, "", &mut k, true, "d", None, flags, false);
+    let r = remove_op(&tree, "", &mut k, "d", flags, false);
     assert_eq!(r.result, Err(Stop));
     assert_eq!(r.messages[0].1, "Module d is not in kernel.");
 }
@@ -266,13 +270,11 @@ fn remove_of_a_module_not_loaded_is_silent_unless_first_time() {
 fn remove_commands_run_instead_of_delete_module() {
     let tree = chain("removecmd");
     let mut k = loaded_chain();
-    let r = run_op(
+    let r = remove_op(
         &tree,
         "remove d echo bye $CMDLINE_OPTS.\n",
         &mut k,
-        true,
         "d",
-        None,
         Flags::default(),
         false,
     );
@@ -280,13 +282,11 @@ fn remove_commands_run_instead_of_delete_module() {
     assert_eq!(k.calls, ["run d echo bye ."]);
     assert_eq!(String::from_utf8(r.out).unwrap(), "remove echo bye .\n");
     k.exit = 3;
-    let r = run_op(
+    let r = remove_op(
         &tree,
         "remove d false\n",
         &mut k,
-        true,
         "d",
-        None,
         Flags::default(),
         false,
     );
@@ -299,15 +299,13 @@ fn insert_loads_dependencies_lowest_first_with_options() {
     let tree = chain("insert");
     let mut k = Model::default();
     let config = "options a x=1\noptions alias_of_d viaalias=1\noptions d\ty=2\n";
-    let r = run_op(
+    let r = insert_op(
         &tree,
         config,
         &mut k,
-        false,
         "alias_of_d",
         Some(b"p=\"a b\""),
         Flags::default(),
-        false,
     );
     assert_eq!(r.result, Ok(None));
     assert_eq!(
@@ -320,14 +318,14 @@ fn insert_loads_dependencies_lowest_first_with_options() {
         ]
     );
     // Already loaded: nothing, or EEXIST with --first-time.
-    let r = run_op(&tree, "", &mut k, false, "d", None, Flags::default(), false);
+    let r = insert_op(&tree, "", &mut k, "d", None, Flags::default());
     assert_eq!(r.result, Ok(None));
     assert_eq!(k.calls.len(), 4);
     let flags = Flags {
         first_time: true,
         ..Flags::default()
     };
-    let r = run_op(&tree, "", &mut k, false, "d", None, flags, false);
+    let r = insert_op(&tree, "", &mut k, "d", None, flags);
     assert_eq!(r.result, Ok(Some(Errno::EEXIST.into())));
 }
 
@@ -336,16 +334,7 @@ fn install_commands_softdeps_and_ignore_install() {
     let tree = chain("install");
     let config = "install a echo inst $CMDLINE_OPTS!\noptions a o=1\nsoftdep b_lib post: soft\n";
     let mut k = Model::default();
-    let r = run_op(
-        &tree,
-        config,
-        &mut k,
-        false,
-        "d",
-        None,
-        Flags::default(),
-        false,
-    );
+    let r = insert_op(&tree, config, &mut k, "d", None, Flags::default());
     assert_eq!(r.result, Ok(None));
     assert_eq!(
         k.calls,
@@ -368,34 +357,16 @@ fn install_commands_softdeps_and_ignore_install() {
         ignore_commands: true,
         ..Flags::default()
     };
-    run_op(&tree, config, &mut k, false, "a", None, flags, false);
+    insert_op(&tree, config, &mut k, "a", None, flags);
     assert_eq!(k.calls.last().unwrap(), "insert a.ko o=1 ");
     // A softdep that fails does not fail the request; a dependency that fails does.
     let mut k = Model::default();
     k.fail.insert(b"soft".to_vec(), Errno::EPERM);
-    let r = run_op(
-        &tree,
-        config,
-        &mut k,
-        false,
-        "d",
-        None,
-        Flags::default(),
-        false,
-    );
+    let r = insert_op(&tree, config, &mut k, "d", None, Flags::default());
     assert_eq!(r.result, Ok(None));
     let mut k = Model::default();
     k.fail.insert(b"b_lib".to_vec(), Errno::EPERM);
-    let r = run_op(
-        &tree,
-        config,
-        &mut k,
-        false,
-        "d",
-        None,
-        Flags::default(),
-        false,
-    );
+    let r = insert_op(&tree, config, &mut k, "d", None, Flags::default());
     assert_eq!(r.result, Ok(Some(Errno::EPERM.into())));
     assert_eq!(k.calls, ["insert c-lib.ko ", "insert b_lib.ko "]);
 }
@@ -405,35 +376,17 @@ fn blacklist_applies_to_aliases_and_with_b_to_names() {
     let tree = chain("blacklist");
     let mut k = Model::default();
     let config = "blacklist d\n";
-    let r = run_op(
-        &tree,
-        config,
-        &mut k,
-        false,
-        "alias_of_d",
-        None,
-        Flags::default(),
-        false,
-    );
+    let r = insert_op(&tree, config, &mut k, "alias_of_d", None, Flags::default());
     assert_eq!(r.result, Ok(None));
     assert!(k.calls.is_empty());
-    run_op(
-        &tree,
-        config,
-        &mut k,
-        false,
-        "d",
-        None,
-        Flags::default(),
-        false,
-    );
+    insert_op(&tree, config, &mut k, "d", None, Flags::default());
     assert_eq!(k.calls.len(), 4);
     let mut k = Model::default();
     let flags = Flags {
         use_blacklist: true,
         ..Flags::default()
     };
-    run_op(&tree, config, &mut k, false, "d", None, flags, false);
+    insert_op(&tree, config, &mut k, "d", None, flags);
     assert!(k.calls.is_empty());
 }
 
@@ -457,16 +410,7 @@ fn softdep_cycles_end() {
     let tree = chain("cycle");
     let config = "softdep a pre: soft\nsoftdep soft pre: a\n";
     let mut k = Model::default();
-    let r = run_op(
-        &tree,
-        config,
-        &mut k,
-        false,
-        "a",
-        None,
-        Flags::default(),
-        false,
-    );
+    let r = insert_op(&tree, config, &mut k, "a", None, Flags::default());
     assert_eq!(r.result, Ok(None));
     assert!(k.calls.contains(&"insert soft.ko ".to_string()));
 }
