@@ -113,9 +113,9 @@ pub struct ModprobeArgs {
     /// Read /proc, /sys, /lib/modules and the configuration under DIR (for tests)
     #[arg(long, hide = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// The module, then its parameters (with -a or -r: modules)
-    #[arg(value_name = "MODULE", allow_hyphen_values = false)]
-    pub operands: Vec<OsString>,
+    /// The module, then its parameters; with -a or -r, modules
+    #[arg(value_name = "MODULE")]
+    pub modules: Vec<OsString>,
 }
 
 /// `MODPROBE_OPTIONS` words before the real arguments, as kmod prepends them.
@@ -192,7 +192,7 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
             }
         },
     };
-    if !args.show_config && args.operands.is_empty() {
+    if !args.show_config && args.modules.is_empty() {
         io.error("missing parameters. See -h.");
         return ExitCode::Failure;
     }
@@ -269,18 +269,14 @@ fn run_mode(
         let _ = log.out.write_all(&text);
         return ExitCode::Success;
     }
-    let operands: Vec<Vec<u8>> = args
-        .operands
-        .iter()
-        .map(|o| o.as_bytes().to_vec())
-        .collect();
+    let operands: Vec<Vec<u8>> = args.modules.iter().map(|o| o.as_bytes().to_vec()).collect();
     if args.show_modversions || args.show_exports {
         let table = if args.show_modversions {
             Table::Modversions
         } else {
             Table::Exports
         };
-        let arg = args.operands[0].to_string_lossy();
+        let arg = args.modules[0].to_string_lossy();
         return match show::show(&arg, table) {
             Ok(text) => {
                 let _ = log.out.write_all(&text);
