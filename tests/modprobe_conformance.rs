@@ -11,7 +11,7 @@
 //! Needs `tests/debian/fetch.sh` to have prepared `target/debian` (the trees and kmod 34.2).
 //! Without it the test prints a SKIP line, or fails under `CI=true`.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -528,5 +528,63 @@ fn usage_errors_as_kmod() {
         compare(&format!("{args:?}"), &os(args), None, &mut failures);
     }
     no_failures(&failures);
-    let _ = OsStr::new("");
+}
+
+/// The option spellings initramfs-tools, dracut, mkinitcpio, DKMS and systemd use (reference
+/// §16), long and short, with `=` and without, and kmod's synonyms.
+#[test]
+fn option_spellings_clients_use() {
+    let mut failures = Vec::new();
+    for (root, version) in trees() {
+        let dir = root.join("lib/modules").join(version);
+        let file = |rel: &str| -> String {
+            let p = dir.join(rel);
+            if p.exists() {
+                p
+            } else {
+                dir.join(format!("{rel}.xz"))
+            }
+            .display()
+            .to_string()
+        };
+        let (nvme, crc64) = (
+            file("kernel/drivers/nvme/host/nvme.ko"),
+            file("kernel/lib/crc64.ko"),
+        );
+        let cases: Vec<Vec<&str>> = vec![
+            vec!["--show", "-v", "nvme"],
+            vec!["--dry-run", "-v", "nvme"],
+            vec!["--showconfig"],
+            vec!["--resolve-alias", "aes"],
+            vec![
+                "--all",
+                "--ignore-install",
+                "--quiet",
+                "--show-depends",
+                "nvme",
+                "nosuch",
+                "ext4",
+            ],
+            vec!["--all", "--quiet", "--show-depends", "nvme", "ext4"],
+            vec!["-qaR", "fs-ext4", "aes", "nosuch"],
+            vec!["-abq", "-n", "nvme"],
+            vec!["--first-time", "-n", "nvme"],
+            vec!["--remove-dependencies", "-D", "nvme"],
+            vec!["--ignore-remove", "-r", "-D", "nvme"],
+            vec!["--use-blacklist", "-D", "nvme"],
+            vec!["--dump-modversions", &nvme],
+            vec!["--show-exports", &crc64],
+            vec!["-w", "0x10", "-r", "-D", "nvme"],
+            vec!["--wait=010", "-r", "-D", "nvme"],
+            vec!["-f", "--force-vermagic", "--force-modversion", "-D", "nvme"],
+        ];
+        for case in cases {
+            let mut a = os(&["-C", "/dev/null"]);
+            a.push(format!("--dirname={}", root.display()).into());
+            a.push(format!("--set-version={version}").into());
+            a.extend(os(&case));
+            compare(&format!("{version} {case:?}"), &a, None, &mut failures);
+        }
+    }
+    no_failures(&failures);
 }
