@@ -498,7 +498,7 @@ fn dry_runs_against_a_loaded_state() {
         let mut a = c.clone();
         a.extend(os(&["-r", "-n", "-v", "nvme"]));
         let k = kmod(&a, Some(&work));
-        assert_eq!(String::from_utf8_lossy(&k.stdout), "rmmod nvme\n", "{k:?}");
+        assert!(k.stdout.starts_with(b"rmmod nvme\n"), "{k:?}");
         for mode in [
             &["-n", "-v", "nvme"][..],
             &["-n", "-v", "--first-time", "nvme"],
