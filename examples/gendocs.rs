@@ -251,7 +251,8 @@ fn extra(tool: &str) -> Extra {
             differences: &[
                 "modprobe -r removes every dependency the removed modules leave unused, highest \
                  level first, so the whole chain goes; kmod tries them lowest level first and so \
-                 removes only one level.",
+                 removes only one level. A dry run (-n -v, -D) changes no reference count and \
+                 prints what kmod prints.",
                 "Names in modprobe.blacklist= on the kernel command line match with '-' and '_' \
                  equal, as module names do everywhere else; kmod compares them as written.",
                 "Errors say more after kmod's words: why the kernel refused a module, and with \

@@ -482,6 +482,7 @@ fn dry_runs_against_a_loaded_state() {
             ("nvme_core", "live", "1", &["nvme"]),
             ("nvme", "live", "0", &[]),
             ("crc64", "live", "2", &[]),
+            ("crct10dif_common", "live", "0", &[]),
             ("t10_pi", "coming", "0", &[]),
             ("loop", "going", "0", &[]),
             ("dm_mod", "", "0", &[]),

@@ -527,9 +527,13 @@ pub fn remove(
                 return Ok(Some(f));
             }
             // Unlike kmod (lowest level first, so only the first level goes), the dependencies
-            // are tried highest level first: each one freed frees the next.
-            if let Ok(deps) = mods.deps(id) {
-                for d in deps.into_iter().rev() {
+            // are tried highest level first: each one freed frees the next. A dry run changes no
+            // reference count, so it selects what kmod selects, and lists it in kmod's order.
+            if let Ok(mut deps) = mods.deps(id) {
+                if !flags.dry_run {
+                    deps.reverse();
+                }
+                for d in deps {
                     let dname = mods.get(d).name.clone();
                     if k.refcnt(&dname) == Some(0) {
                         let _ = delete(
