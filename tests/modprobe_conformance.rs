@@ -641,6 +641,14 @@ fn option_spellings_clients_use() {
             file("kernel/drivers/nvme/host/nvme.ko"),
             file("kernel/lib/crc64.ko"),
         );
+        // Tests run in the package root.
+        let relative = format!(
+            "./{}",
+            Path::new(&nvme)
+                .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+                .unwrap()
+                .display()
+        );
         let cases: Vec<Vec<&str>> = vec![
             vec!["--show", "-v", "nvme"],
             vec!["--dry-run", "-v", "nvme"],
@@ -667,6 +675,11 @@ fn option_spellings_clients_use() {
             vec!["-w", "0x10", "-r", "-D", "nvme"],
             vec!["--wait=010", "-r", "-D", "nvme"],
             vec!["-f", "--force-vermagic", "--force-modversion", "-D", "nvme"],
+            // Module files as operands: dependencies still come from the index, by name.
+            vec!["-D", &nvme, "p=1"],
+            vec!["-D", &relative],
+            vec!["-R", &relative],
+            vec!["-D", "./"],
         ];
         for case in cases {
             let mut a = os(&["-C", "/dev/null"]);
