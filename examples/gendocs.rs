@@ -257,6 +257,8 @@ fn extra(tool: &str) -> Extra {
                  equal, as module names do everywhere else; kmod compares them as written.",
                 "Errors say more after kmod's words: why the kernel refused a module, and with \
                  -vv which configuration line blacklisted it.",
+                "modprobe -r -w MSEC fails (exit status 1, with what still holds the module) when \
+                 the time runs out; kmod 34.2 exits 0 silently with the module still loaded.",
             ],
         },
         other => panic!("no documentation extras for tool {other}"),
