@@ -414,3 +414,24 @@ fn softdep_cycles_end() {
     assert_eq!(r.result, Ok(None));
     assert!(k.calls.contains(&"insert soft.ko ".to_string()));
 }
+
+#[test]
+fn remove_with_wait_skips_the_in_use_check_and_reports_a_timeout() {
+    let tree = chain("wait");
+    let mut k = loaded_chain();
+    let flags = Flags {
+        wait: Some(10),
+        ..Flags::default()
+    };
+    // The model answers a busy module with EAGAIN, as the real wait does when time runs out.
+    let r = remove_op(&tree, "", &mut k, "a", flags, false);
+    assert_eq!(r.result, Ok(Some(Errno::EAGAIN.into())));
+    assert_eq!(k.calls, ["delete a"]);
+    assert_eq!(
+        r.messages,
+        [(
+            Level::Error,
+            "could not remove 'a': Resource temporarily unavailable".to_string()
+        )]
+    );
+}
