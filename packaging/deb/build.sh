@@ -85,7 +85,21 @@ if [[ -z $depends ]] && readelf -d "$stage/root/usr/sbin/rkmod" | grep -q NEEDED
   exit 1
 fi
 
+# rkmod-switch makes rkmod's tools the system's (off until an admin runs it); removing the
+# package switches back first, so kmod's tools are never left diverted to nothing.
+install -m 755 packaging/deb/rkmod-switch "$root/usr/sbin/rkmod-switch"
+install -m 644 packaging/deb/rkmod-switch.8 "$root/usr/share/man/man8/rkmod-switch.8"
+gzip -9n "$root/usr/share/man/man8/rkmod-switch.8"
+
 install -d "$root/DEBIAN"
+cat >"$root/DEBIAN/prerm" <<'PRERM'
+#!/bin/sh
+set -e
+if [ "$1" = remove ] && [ -x "$DPKG_ROOT/usr/sbin/rkmod-switch" ]; then
+	"$DPKG_ROOT/usr/sbin/rkmod-switch" kmod
+fi
+PRERM
+chmod 755 "$root/DEBIAN/prerm"
 cat >"$root/DEBIAN/control" <<CONTROL
 Package: rkmod
 Version: $version

@@ -417,4 +417,22 @@ fn deb_package_installs_beside_kmod() {
         clashes.is_empty(),
         "files owned by installed packages: {clashes:?}"
     );
+
+    switch_in_scratch_root(&deb);
+}
+
+/// rkmod-switch, installed from the package into an overlay of this system: off at install,
+/// each tool rkmod has diverted and linked, kmod's files back exactly after `rkmod-switch
+/// kmod` and after removing the package (packaging/deb/test-switch.sh says each check).
+fn switch_in_scratch_root(deb: &Path) {
+    let out = program(root().join("packaging/deb/test-switch.sh"))
+        .arg(deb)
+        .output();
+    match out.status.code() {
+        Some(2) => skip(&format!(
+            "the scratch-root install could not run: {}",
+            text(&out.stderr).trim()
+        )),
+        _ => assert_status(&out, 0, "packaging/deb/test-switch.sh"),
+    }
 }
