@@ -177,7 +177,10 @@ pub fn build(
     }
     for (m, data) in modules.iter().enumerate() {
         for export in &data.exports {
-            owner.insert(strip_prefix(&export.name, rules.prefix), (Some(m), export.crc));
+            owner.insert(
+                strip_prefix(&export.name, rules.prefix),
+                (Some(m), export.crc),
+            );
         }
     }
     let mut deps: Vec<Vec<usize>> = vec![Vec::new(); modules.len()];

@@ -155,7 +155,11 @@ fn run_into(options: &Options, outcome: &mut Outcome) -> Result<(), Failure> {
     let vmlinux_symbols = match &options.vmlinux {
         Some(source) => vmlinux::load(source, options.symbol_prefix, log).map_err(|e| {
             let (vmlinux::Source::Symvers(path) | vmlinux::Source::SystemMap(path)) = source;
-            Failure::Fatal(format!("could not load {}: {}", path.display(), io_cause(&e)))
+            Failure::Fatal(format!(
+                "could not load {}: {}",
+                path.display(),
+                io_cause(&e)
+            ))
         })?,
         None => {
             if report {

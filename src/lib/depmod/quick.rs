@@ -21,7 +21,11 @@ pub fn is_up_to_date(dir: &Path, log: &mut Log) -> bool {
     if let Err(e) = std::fs::read_dir(dir) {
         log.push(
             Level::Error,
-            format!("could not open directory {}: {}", dir.display(), io_cause(&e)),
+            format!(
+                "could not open directory {}: {}",
+                dir.display(),
+                io_cause(&e)
+            ),
         );
         return false;
     }
@@ -84,7 +88,9 @@ fn has_newer(dir: &Path, mtime: i64, ancestors: &mut Vec<(u64, u64)>, log: &mut 
             }
         };
         if meta.is_dir() {
-            if !ancestors.contains(&(meta.dev(), meta.ino())) && has_newer(&path, mtime, ancestors, log) {
+            if !ancestors.contains(&(meta.dev(), meta.ino()))
+                && has_newer(&path, mtime, ancestors, log)
+            {
                 is_newer = true;
                 break;
             }

@@ -73,7 +73,11 @@ pub fn from_files(files: &[PathBuf], dir: &Path, log: &mut Log) -> Result<Vec<Ca
         let cause = |errno| crate::error::strerror(errno);
         if let Err(e) = std::fs::metadata(path) {
             let errno = e.raw_os_error().unwrap_or(libc::EIO);
-            return Err(format!("could not create module {}: {}", path.display(), cause(errno)));
+            return Err(format!(
+                "could not create module {}: {}",
+                path.display(),
+                cause(errno)
+            ));
         }
         let base = spelled.rsplit(|&b| b == b'/').next().unwrap_or_default();
         if base.is_empty() {
@@ -88,7 +92,10 @@ pub fn from_files(files: &[PathBuf], dir: &Path, log: &mut Log) -> Result<Vec<Ca
             let name = String::from_utf8_lossy(&name);
             if old.path == *path {
                 log.push(Level::Error, format!("hash_add_unique {name}: File exists"));
-                return Err(format!("could not add module {}: File exists", path.display()));
+                return Err(format!(
+                    "could not add module {}: File exists",
+                    path.display()
+                ));
             }
             log.push(
                 Level::Error,
@@ -98,7 +105,10 @@ pub fn from_files(files: &[PathBuf], dir: &Path, log: &mut Log) -> Result<Vec<Ca
                     old.path.display()
                 ),
             );
-            return Err(format!("could not create module {}: File exists", path.display()));
+            return Err(format!(
+                "could not create module {}: File exists",
+                path.display()
+            ));
         }
         let dir = dir.as_os_str().as_bytes();
         let relative = spelled

@@ -77,15 +77,12 @@ pub fn parse_system_map(text: &[u8], file: &Path, prefix: Option<u8>, log: &mut 
     const KSYMTAB: &[u8] = b"__ksymtab_";
     let mut out = Vec::new();
     for (number, line) in c_lines(text) {
-        let after_second_space = line
-            .iter()
-            .position(|&b| b == b' ')
-            .and_then(|first| {
-                let rest = &line[first + 1..];
-                rest.iter()
-                    .position(|&b| b == b' ')
-                    .map(|second| &rest[second + 1..])
-            });
+        let after_second_space = line.iter().position(|&b| b == b' ').and_then(|first| {
+            let rest = &line[first + 1..];
+            rest.iter()
+                .position(|&b| b == b' ')
+                .map(|second| &rest[second + 1..])
+        });
         let Some(mut p) = after_second_space else {
             log.push(
                 Level::Error,
@@ -135,7 +132,10 @@ pub fn c_lines(text: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
         let (line, tail) = rest.split_at(len);
         rest = tail;
         number += 1;
-        let seen = line.iter().position(|&b| b == 0).map_or(line, |i| &line[..i]);
+        let seen = line
+            .iter()
+            .position(|&b| b == 0)
+            .map_or(line, |i| &line[..i]);
         Some((number, seen))
     })
 }
@@ -143,7 +143,10 @@ pub fn c_lines(text: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
 /// `strtoull(s, &end, 16)` when it consumes the whole word: optional `+`/`-`, optional `0x`,
 /// hexadecimal digits; an overflow gives all ones, a minus sign negates modulo 2⁶⁴.
 pub fn strtoull_hex(s: &[u8]) -> Option<u64> {
-    let mut i = s.iter().take_while(|b| b" \t\n\x0b\x0c\r".contains(b)).count();
+    let mut i = s
+        .iter()
+        .take_while(|b| b" \t\n\x0b\x0c\r".contains(b))
+        .count();
     let negative = match s.get(i) {
         Some(b'-') => {
             i += 1;
@@ -199,7 +202,12 @@ mod tests {
         let names: Vec<&[u8]> = got.iter().map(|(n, _)| n.as_slice()).collect();
         assert_eq!(
             names,
-            vec![&b"a"[..], b"__this_module", b"_GLOBAL_OFFSET_TABLE_", b"TOC."]
+            vec![
+                &b"a"[..],
+                b"__this_module",
+                b"_GLOBAL_OFFSET_TABLE_",
+                b"TOC."
+            ]
         );
         let lines: Vec<_> = log.lines().collect();
         assert_eq!(
