@@ -229,10 +229,11 @@ fn run_into(options: &Options, outcome: &mut Outcome) -> Result<(), Failure> {
                         crate::error::strerror(e.errno)
                     ),
                 );
-                // kmod reads the file twice more (for its information and its imports).
-                if let Some(words) = e.xz {
-                    xz(log, words);
-                    xz(log, words);
+                // kmod reads the file twice more (for its information and its imports), from
+                // where its first read stopped: both find the input cut short.
+                if e.xz.is_some() {
+                    xz(log, "Unexpected end of input");
+                    xz(log, "Unexpected end of input");
                 }
                 &empty
             }

@@ -88,9 +88,9 @@ fn has_newer(dir: &Path, mtime: i64, ancestors: &mut Vec<(u64, u64)>, log: &mut 
             }
         };
         if meta.is_dir() {
-            if !ancestors.contains(&(meta.dev(), meta.ino()))
-                && has_newer(&path, mtime, ancestors, log)
-            {
+            if ancestors.contains(&(meta.dev(), meta.ino())) {
+                log.push(Level::Error, super::scan::loop_message(&path));
+            } else if has_newer(&path, mtime, ancestors, log) {
                 is_newer = true;
                 break;
             }

@@ -204,6 +204,8 @@ impl Walk<'_> {
             if meta.is_dir() {
                 if !self.ancestors.contains(&(meta.dev(), meta.ino())) {
                     self.dir(&full, &mut *spelled, is_external);
+                } else {
+                    self.log.push(Level::Error, loop_message(&full));
                 }
             } else if meta.is_file() {
                 if names::has_module_extension(name) {
@@ -318,6 +320,15 @@ impl Walk<'_> {
         }
         new_prio > old_prio
     }
+}
+
+/// The message for a directory that is one of its own ancestors (a symbolic link loop), walked
+/// once. kmod walks it until its path buffer is full, repeating every message on each lap.
+pub(crate) fn loop_message(path: &Path) -> String {
+    format!(
+        "{}: Too many levels of symbolic links (a directory loop, walked once)",
+        path.display()
+    )
 }
 
 /// `spelled/name` (or `name` at the top).
