@@ -842,7 +842,11 @@ fn depmod_refuses_bad_arguments_in_one_line() {
             std::fs::remove_file(p).unwrap();
         }
     }
-    for f in ["modules.order", "modules.builtin", "modules.builtin.modinfo"] {
+    for f in [
+        "modules.order",
+        "modules.builtin",
+        "modules.builtin.modinfo",
+    ] {
         std::fs::write(dir.join(f), "").unwrap();
     }
     let root = t.0.to_str().unwrap();
