@@ -505,6 +505,66 @@ fn depmod_d_search_override_exclude_match_kmod() {
     let (messages, _) = same_as_kmod(&s, &["-C", "@/conf"]);
     assert!(messages.contains("a.conf:2: ignoring bad line starting with 'override'"));
     same_as_kmod(&s, &["-C", "@/conf", "-vv", "-n"]);
+    // Kernel versions as POSIX extended regular expressions, matched anywhere in the version;
+    // one that does not compile matches nothing.
+    std::fs::remove_dir_all(s.0.join("conf")).unwrap();
+    let ext = s.0.join("ext");
+    std::fs::create_dir_all(&ext).unwrap();
+    std::fs::write(
+        ext.join("over.ko"),
+        elf(&Module {
+            modinfo: &["alias=over-external"],
+            ..Module::default()
+        }),
+    )
+    .unwrap();
+    for (lines, wins) in [
+        (
+            "override over ^6\\.1\\. kernel/drivers/foo\n",
+            "kernel/drivers/foo/over.ko",
+        ),
+        ("override over ^7 kernel/drivers/foo\n", "updates/over.ko"),
+        (
+            "override over (6|7)[.][[:digit:]]+[.]0-te?st$ kernel/drivers/foo\n",
+            "kernel/drivers/foo/over.ko",
+        ),
+        ("override over ( kernel/drivers/foo\n", "updates/over.ko"),
+        (
+            "override over 1\\.0 kernel/drivers/foo\n",
+            "kernel/drivers/foo/over.ko",
+        ),
+        (
+            "search external updates built-in\nexternal [0-9]{1,2}\\.1 @/ext\n",
+            "@/ext/over.ko",
+        ),
+        (
+            "search external updates built-in\nexternal ^5 @/ext\n",
+            "updates/over.ko",
+        ),
+    ] {
+        let root = s.0.to_str().unwrap();
+        s.file("conf/a.conf", &lines.replace('@', root));
+        same_as_kmod(&s, &["-C", "@/conf", "-vv"]);
+        same_as_kmod(&s, &["-C", "@/conf", "-n"]);
+        let out = Command::new(env!("CARGO_BIN_EXE_depmod"))
+            .args([
+                "-C",
+                &format!("{root}/conf"),
+                "-b",
+                &format!("{root}/in"),
+                "-n",
+                VERSION,
+            ])
+            .env_clear()
+            .output()
+            .unwrap();
+        let dep = String::from_utf8_lossy(&out.stdout);
+        let wins = wins.replace('@', root);
+        assert!(
+            dep.lines().any(|l| l.starts_with(&format!("{wins}:"))),
+            "{lines}: {dep}"
+        );
+    }
 }
 
 #[test]
@@ -852,11 +912,12 @@ fn a_symlink_loop_in_the_tree_is_walked_once() {
     let sub = s.moddir().join("kernel/sub");
     std::fs::create_dir_all(&sub).unwrap();
     std::os::unix::fs::symlink("..", sub.join("up")).unwrap();
+    let input = s.0.join("in");
     let args = [
         "-C",
         "/nonexistent",
         "-b",
-        s.0.join("in").to_str().unwrap(),
+        input.to_str().unwrap(),
         "-n",
         VERSION,
     ];
