@@ -48,24 +48,13 @@ fn source_tree() -> Option<PathBuf> {
     }
 }
 
-/// A scratch directory under target/, removed on drop.
-struct Scratch(PathBuf);
+#[path = "common/scratch.rs"]
+mod scratch;
+use scratch::Scratch;
 
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("target")
-            .join(format!("depmod-durability-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Scratch(p)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A scratch directory for test `tag`.
+fn scratch(tag: &str) -> Scratch {
+    Scratch::new(&format!("depmod-durability-{tag}"))
 }
 
 /// Puts the modules of lines `range` of the source's modules.order into `root`'s module
@@ -144,7 +133,7 @@ fn a_depmod_killed_at_random_moments_leaves_each_index_old_or_new() {
     let Some(src) = source_tree() else {
         return;
     };
-    let s = Scratch::new("kill");
+    let s = scratch("kill");
     let root = s.0.join("root");
     let dir = root.join("lib/modules").join(VERSION);
     // The old indexes: a run on the first 300 modules.
@@ -295,7 +284,7 @@ fn each_index_is_synced_before_its_rename_and_the_directory_after() {
     if !have("strace") {
         return;
     }
-    let s = Scratch::new("fsync");
+    let s = scratch("fsync");
     let root = s.0.join("root");
     add_modules(&src, &root, 0..300);
     let trace = s.0.join("trace");
@@ -392,7 +381,7 @@ fn old_indexes_survive(tag: &str, size: &str, break_disk: impl FnOnce(&Path, &Mo
     let Some(src) = source_tree() else {
         return;
     };
-    let s = Scratch::new(tag);
+    let s = scratch(tag);
     let root = s.0.join("root");
     add_modules(&src, &root, 0..100);
     let Some(mount) = Mount::tmpfs(&s.0.join("mnt"), size) else {

@@ -174,19 +174,16 @@ fn have_kmod34() -> bool {
     false
 }
 
-/// A scratch directory under target/, removed on drop.
-struct Scratch(PathBuf);
+#[path = "common/scratch.rs"]
+mod scratch;
+use scratch::Scratch;
+
+/// A scratch directory for test `tag`.
+fn scratch(tag: &str) -> Scratch {
+    Scratch::new(&format!("depmod-synthetic-{tag}"))
+}
 
 impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("target")
-            .join(format!("depmod-synthetic-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Scratch(p)
-    }
-
     fn moddir(&self) -> PathBuf {
         self.0.join("in/lib/modules").join(VERSION)
     }
@@ -201,12 +198,6 @@ impl Scratch {
         let p = self.0.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, text).unwrap();
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -460,7 +451,7 @@ fn a_rich_tree_matches_kmod() {
     if !have_kmod34() {
         return;
     }
-    let s = Scratch::new("rich");
+    let s = scratch("rich");
     rich_tree(&s);
     same_as_kmod(&s, &["-C", "/nonexistent"]);
     same_as_kmod(&s, &["-C", "/nonexistent", "-n"]);
@@ -482,7 +473,7 @@ fn depmod_d_search_override_exclude_match_kmod() {
     if !have_kmod34() {
         return;
     }
-    let s = Scratch::new("config");
+    let s = scratch("config");
     rich_tree(&s);
     s.file("conf/a.conf", "search extra built-in updates\n");
     same_as_kmod(&s, &["-C", "@/conf"]);
@@ -572,7 +563,7 @@ fn a_dependency_cycle_matches_kmod() {
     if !have_kmod34() {
         return;
     }
-    let s = Scratch::new("cycle");
+    let s = scratch("cycle");
     let m = |e: &'static [&'static str], i: &'static [&'static str]| Module {
         exports: e,
         imports: i,
@@ -596,7 +587,7 @@ fn an_empty_tree_matches_kmod() {
     if !have_kmod34() {
         return;
     }
-    let s = Scratch::new("empty");
+    let s = scratch("empty");
     std::fs::create_dir_all(s.moddir()).unwrap();
     same_as_kmod(&s, &["-C", "/nonexistent"]);
 }
@@ -606,7 +597,7 @@ fn broken_modules_match_kmod() {
     if !have_kmod34() {
         return;
     }
-    let s = Scratch::new("broken");
+    let s = scratch("broken");
     s.module(
         "kernel/good.ko",
         Module {
@@ -705,7 +696,7 @@ fn unknown_symbols_and_crc_mismatches_match_kmod() {
     if !have_kmod34() {
         return;
     }
-    let s = Scratch::new("symbols");
+    let s = scratch("symbols");
     symbols_tree(&s);
     let none = ["-C", "/nonexistent"];
     let (messages, _) = same_as_kmod(&s, &[&none[..], &["-e", "-E", "@/Module.symvers"]].concat());
@@ -744,7 +735,7 @@ fn quick_matches_kmod() {
     if !have_kmod34() {
         return;
     }
-    let s = Scratch::new("quick");
+    let s = scratch("quick");
     rich_tree(&s);
     let none = ["-C", "/nonexistent"];
     let set_mtime = |p: &Path, secs: i64| {
@@ -807,7 +798,7 @@ fn module_files_as_arguments_match_kmod() {
     if !have_kmod34() {
         return;
     }
-    let s = Scratch::new("files");
+    let s = scratch("files");
     rich_tree(&s);
     std::fs::create_dir_all(s.0.join("elsewhere")).unwrap();
     std::fs::write(
@@ -861,7 +852,7 @@ fn bad_modules_and_odd_files_in_the_tree_match_kmod() {
     if !have_kmod34() {
         return;
     }
-    let s = Scratch::new("hostile");
+    let s = scratch("hostile");
     symbols_tree(&s);
     let bad = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad");
     for entry in std::fs::read_dir(&bad).unwrap() {
@@ -907,7 +898,7 @@ fn a_symlink_loop_in_the_tree_is_walked_once() {
     if !have_kmod34() {
         return;
     }
-    let s = Scratch::new("loop");
+    let s = scratch("loop");
     symbols_tree(&s);
     let sub = s.moddir().join("kernel/sub");
     std::fs::create_dir_all(&sub).unwrap();
