@@ -231,11 +231,11 @@ fn leading_words(stderr: &[u8]) -> String {
         .map(|l| match l.find(" Invalid symbol version ") {
             Some(_) => l[..l.rfind(": ").unwrap_or(l.len())].to_string(),
             // kmod names the directory by its file descriptor, rkmod by its path.
-            None if l.starts_with("depmod: ERROR: fstatat(") => {
-                format!(
-                    "depmod: ERROR: fstatat(DIR{}",
-                    &l[l.find(", ").unwrap_or(0)..]
-                )
+            None if l.starts_with("depmod: ERROR: fstatat(")
+                || l.starts_with("depmod: ERROR: openat(") =>
+            {
+                let call = &l[..l.find('(').unwrap_or(0)];
+                format!("{call}(DIR{}", &l[l.find(", ").unwrap_or(0)..])
             }
             None => l.to_string(),
         })
@@ -931,4 +931,65 @@ fn a_symlink_loop_in_the_tree_is_walked_once() {
         stdout.starts_with("kernel/prov.ko:\nkernel/user.ko: kernel/prov.ko\nkernel/pfx.ko:\n"),
         "{stdout}"
     );
+}
+
+/// A module file and a subdirectory that depmod may not read (run as nobody): each named
+/// once, the rest indexed as kmod indexes it.
+#[test]
+fn unreadable_files_match_kmod() {
+    if !have_kmod34() {
+        return;
+    }
+    if !Path::new("/usr/bin/setpriv").exists() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("no setpriv (util-linux) under CI=true");
+        }
+        eprintln!("SKIP unreadable files: no setpriv");
+        return;
+    }
+    let s = scratch("unreadable");
+    symbols_tree(&s);
+    s.module("kernel/locked/inside.ko", Module::default());
+    let mode = |p: PathBuf, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    mode(s.moddir().join("kernel/user.ko"), 0o000);
+    mode(s.moddir().join("kernel/locked"), 0o000);
+    let input = s.0.join("in");
+    let args = [
+        "-C",
+        "/nonexistent",
+        "-b",
+        input.to_str().unwrap(),
+        "-n",
+        VERSION,
+    ];
+    let as_nobody = |c: Command| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(c.get_program())
+            .args(c.get_args())
+            .args(args)
+            .env_clear()
+            .output()
+            .unwrap()
+    };
+    let kmod = as_nobody(kmod34_tool::depmod_command().unwrap());
+    let ours = as_nobody(Command::new(env!("CARGO_BIN_EXE_depmod")));
+    assert_eq!(leading_words(&ours.stderr), leading_words(&kmod.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&ours.stdout),
+        String::from_utf8_lossy(&kmod.stdout)
+    );
+    assert_eq!(ours.status.code(), kmod.status.code());
+    let messages = String::from_utf8_lossy(&kmod.stderr);
+    assert!(
+        messages.contains("user.ko: Permission denied"),
+        "{messages}"
+    );
+    assert!(
+        messages.contains("locked, O_RDONLY): Permission denied"),
+        "{messages}"
+    );
+    mode(s.moddir().join("kernel/locked"), 0o755);
 }

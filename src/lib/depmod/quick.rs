@@ -53,10 +53,7 @@ fn has_newer(dir: &Path, mtime: i64, ancestors: &mut Vec<(u64, u64)>, log: &mut 
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            log.push(
-                Level::Error,
-                format!("openat({}, O_RDONLY): {}", dir.display(), io_cause(&e)),
-            );
+            log.push(Level::Error, super::scan::open_message(dir, &e));
             return false;
         }
     };

@@ -149,17 +149,20 @@ impl Walk<'_> {
         let entries = match std::fs::read_dir(path) {
             Ok(e) => e,
             Err(e) => {
-                self.log.push(
-                    Level::Error,
+                let message = if self.ancestors.is_empty() {
                     format!(
                         "could not open directory {}: {}",
                         path.display(),
                         crate::error::io_cause(&e)
-                    ),
-                );
+                    )
+                } else {
+                    open_message(path, &e)
+                };
+                self.log.push(Level::Error, message);
                 return;
             }
         };
+        let depth = self.ancestors.len();
         if let Ok(meta) = std::fs::metadata(path) {
             self.ancestors.push((meta.dev(), meta.ino()));
         }
@@ -223,7 +226,7 @@ impl Walk<'_> {
             }
             spelled.truncate(len);
         }
-        self.ancestors.pop();
+        self.ancestors.truncate(depth);
     }
 
     fn file(&mut self, path: PathBuf, spelled: impl AsRef<[u8]>, base: &[u8], is_external: bool) {
@@ -320,6 +323,18 @@ impl Walk<'_> {
         }
         new_prio > old_prio
     }
+}
+
+/// kmod's words for a subdirectory that cannot be opened, naming its parent by path where kmod
+/// gives a file descriptor number: `openat(DIR, NAME, O_RDONLY): CAUSE`.
+pub(crate) fn open_message(path: &Path, e: &std::io::Error) -> String {
+    format!(
+        "openat({}, {}, O_RDONLY): {}",
+        path.parent().unwrap_or(path).display(),
+        path.file_name()
+            .map_or(std::borrow::Cow::Borrowed(""), |n| n.to_string_lossy()),
+        crate::error::io_cause(e)
+    )
 }
 
 /// The message for a directory that is one of its own ancestors (a symbolic link loop), walked
