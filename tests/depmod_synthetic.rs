@@ -183,6 +183,11 @@ fn scratch(tag: &str) -> Scratch {
     Scratch::new(&format!("depmod-synthetic-{tag}"))
 }
 
+/// A scratch directory for test `tag`, when kmod 34.2 is there to compare with.
+fn with_kmod34(tag: &str) -> Option<Scratch> {
+    have_kmod34().then(|| scratch(tag))
+}
+
 impl Scratch {
     fn moddir(&self) -> PathBuf {
         self.0.join("in/lib/modules").join(VERSION)
@@ -448,10 +453,9 @@ fn rich_tree(s: &Scratch) {
 
 #[test]
 fn a_rich_tree_matches_kmod() {
-    if !have_kmod34() {
+    let Some(s) = with_kmod34("rich") else {
         return;
-    }
-    let s = scratch("rich");
+    };
     rich_tree(&s);
     same_as_kmod(&s, &["-C", "/nonexistent"]);
     same_as_kmod(&s, &["-C", "/nonexistent", "-n"]);
@@ -470,10 +474,9 @@ fn a_rich_tree_matches_kmod() {
 
 #[test]
 fn depmod_d_search_override_exclude_match_kmod() {
-    if !have_kmod34() {
+    let Some(s) = with_kmod34("config") else {
         return;
-    }
-    let s = scratch("config");
+    };
     rich_tree(&s);
     s.file("conf/a.conf", "search extra built-in updates\n");
     same_as_kmod(&s, &["-C", "@/conf"]);
@@ -560,10 +563,9 @@ fn depmod_d_search_override_exclude_match_kmod() {
 
 #[test]
 fn a_dependency_cycle_matches_kmod() {
-    if !have_kmod34() {
+    let Some(s) = with_kmod34("cycle") else {
         return;
-    }
-    let s = scratch("cycle");
+    };
     let m = |e: &'static [&'static str], i: &'static [&'static str]| Module {
         exports: e,
         imports: i,
@@ -584,20 +586,18 @@ fn a_dependency_cycle_matches_kmod() {
 
 #[test]
 fn an_empty_tree_matches_kmod() {
-    if !have_kmod34() {
+    let Some(s) = with_kmod34("empty") else {
         return;
-    }
-    let s = scratch("empty");
+    };
     std::fs::create_dir_all(s.moddir()).unwrap();
     same_as_kmod(&s, &["-C", "/nonexistent"]);
 }
 
 #[test]
 fn broken_modules_match_kmod() {
-    if !have_kmod34() {
+    let Some(s) = with_kmod34("broken") else {
         return;
-    }
-    let s = scratch("broken");
+    };
     s.module(
         "kernel/good.ko",
         Module {
@@ -693,10 +693,9 @@ fn symbols_tree(s: &Scratch) {
 
 #[test]
 fn unknown_symbols_and_crc_mismatches_match_kmod() {
-    if !have_kmod34() {
+    let Some(s) = with_kmod34("symbols") else {
         return;
-    }
-    let s = scratch("symbols");
+    };
     symbols_tree(&s);
     let none = ["-C", "/nonexistent"];
     let (messages, _) = same_as_kmod(&s, &[&none[..], &["-e", "-E", "@/Module.symvers"]].concat());
@@ -732,10 +731,9 @@ fn unknown_symbols_and_crc_mismatches_match_kmod() {
 
 #[test]
 fn quick_matches_kmod() {
-    if !have_kmod34() {
+    let Some(s) = with_kmod34("quick") else {
         return;
-    }
-    let s = scratch("quick");
+    };
     rich_tree(&s);
     let none = ["-C", "/nonexistent"];
     let set_mtime = |p: &Path, secs: i64| {
@@ -795,10 +793,9 @@ fn collect_modules(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn module_files_as_arguments_match_kmod() {
-    if !have_kmod34() {
+    let Some(s) = with_kmod34("files") else {
         return;
-    }
-    let s = scratch("files");
+    };
     rich_tree(&s);
     std::fs::create_dir_all(s.0.join("elsewhere")).unwrap();
     std::fs::write(
@@ -849,10 +846,9 @@ fn module_files_as_arguments_match_kmod() {
 /// looping symbolic links: each named once, the rest indexed as kmod indexes it.
 #[test]
 fn bad_modules_and_odd_files_in_the_tree_match_kmod() {
-    if !have_kmod34() {
+    let Some(s) = with_kmod34("hostile") else {
         return;
-    }
-    let s = scratch("hostile");
+    };
     symbols_tree(&s);
     let bad = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad");
     for entry in std::fs::read_dir(&bad).unwrap() {
@@ -895,10 +891,9 @@ fn bad_modules_and_odd_files_in_the_tree_match_kmod() {
 /// path. The exit status is kmod's.
 #[test]
 fn a_symlink_loop_in_the_tree_is_walked_once() {
-    if !have_kmod34() {
+    let Some(s) = with_kmod34("loop") else {
         return;
-    }
-    let s = scratch("loop");
+    };
     symbols_tree(&s);
     let sub = s.moddir().join("kernel/sub");
     std::fs::create_dir_all(&sub).unwrap();
