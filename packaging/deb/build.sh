@@ -110,13 +110,14 @@ ${depends:+Depends: $depends
 }Recommends: kmod
 Section: admin
 Priority: optional
-Description: Linux kernel-module tools in Rust (insmod, rmmod, lsmod, modinfo, modaudit)
- rkmod is one binary offering insmod, rmmod, lsmod and modinfo, compatible
- with kmod's (modinfo byte for byte), and modaudit, which tells from a module
- file, before anyone loads it, whether it can ever be unloaded.
+Description: Linux kernel-module tools in Rust (insmod, rmmod, lsmod, modinfo, depmod, modaudit)
+ rkmod is one binary offering insmod, rmmod, lsmod, modinfo and depmod,
+ compatible with kmod's (modinfo's output and depmod's indexes byte for byte),
+ and modaudit, which tells from a module file, before anyone loads it, whether
+ it can ever be unloaded.
  .
- This package installs beside kmod and replaces none of its files: modprobe
- and depmod stay kmod's. It ships /usr/sbin/rkmod and /usr/sbin/modaudit;
+ This package installs beside kmod and replaces none of its files: modprobe,
+ and the depmod that kernel packages run, stay kmod's. It ships /usr/sbin/rkmod and /usr/sbin/modaudit;
  "rkmod modinfo e1000e" runs rkmod's modinfo. Links named kmod, depmod, insmod,
  rmmod, lsmod and modinfo are in /usr/lib/rkmod: put that directory first in
  PATH to make them the default. Their manual pages are rkmod-insmod(8) and so

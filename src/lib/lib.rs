@@ -31,6 +31,7 @@ pub mod kernel;
 pub mod moddir;
 pub mod names;
 pub mod parallel;
+pub mod posix_regex;
 pub mod remove;
 pub mod static_nodes;
 pub mod sysroot;

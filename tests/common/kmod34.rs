@@ -7,19 +7,23 @@ use std::process::{Command, Output};
 
 /// Runs kmod 34.2 as `depmod ARGS` with an empty environment; `None` when it is not unpacked.
 pub fn depmod(args: &[&std::ffi::OsStr]) -> Option<Output> {
+    depmod_command()?.args(args).output().ok()
+}
+
+/// The command that runs kmod 34.2 as `depmod` (arguments to be added), with an empty
+/// environment; `None` when it is not unpacked.
+pub fn depmod_command() -> Option<Command> {
     let r = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debian/kmod34");
     let loader = r.join("usr/lib64/ld-linux-x86-64.so.2");
     if !loader.exists() {
         return None;
     }
-    Command::new(loader)
-        .arg("--library-path")
+    let mut c = Command::new(loader);
+    c.arg("--library-path")
         .arg(r.join("usr/lib/x86_64-linux-gnu"))
         .arg("--argv0")
         .arg("depmod")
         .arg(r.join("usr/bin/kmod"))
-        .args(args)
-        .env_clear()
-        .output()
-        .ok()
+        .env_clear();
+    Some(c)
 }

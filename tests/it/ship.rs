@@ -202,10 +202,10 @@ fn make_install_layout() {
         "usr/sbin/rkmod".to_string(),
         "usr/share/man/man8/rkmod.8".to_string(),
     ];
-    // kmod and depmod are links too, but never in SBINDIR: rkmod's depmod lacks options kernel
-    // packages use, and an initramfs builder links modprobe to the kmod it finds. They go to
-    // the private directory, with rkmod- man pages and no completions, in every layout.
-    const PARTIAL: [&str; 2] = ["kmod", "depmod"];
+    // kmod is a link too, but never in SBINDIR: rkmod has no modprobe, and an initramfs
+    // builder links modprobe to the kmod it finds. It goes to the private directory, with an
+    // rkmod- man page and no completion, in every layout.
+    const PARTIAL: [&str; 1] = ["kmod"];
     for t in PARTIAL {
         want.push(format!("usr/lib/rkmod/{t}"));
         want.push(format!("usr/share/man/man8/rkmod-{t}.8"));
