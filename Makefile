@@ -93,16 +93,14 @@ clean:
 #   make install DESTDIR=/tmp/stage PREFIX=/usr SBINDIR=/usr/sbin
 #   make install KMOD_NAMES=private ...                 beside a distribution's kmod (packages)
 #
-# rkmod is one binary; the tools are symbolic links to it. KMOD_NAMES says where the four links
-# that kmod also installs and rkmod does completely (insmod, rmmod, lsmod, modinfo) go:
+# rkmod is one binary; the tools are symbolic links to it. KMOD_NAMES says where the five links
+# that kmod also installs and rkmod does completely (insmod, rmmod, lsmod, modinfo, depmod) go:
 #   sbin     in SBINDIR with their man pages and completions, replacing kmod's earlier in PATH;
 #   private  in KMOD_NAMES_DIR (put it first in PATH to use them, as with /usr/lib/ccache),
 #            their man pages renamed rkmod-insmod.8 ..., and no completions: no file collides
 #            with kmod's.
-# kmod, depmod and modprobe always go to KMOD_NAMES_DIR, with rkmod-kmod.8, rkmod-depmod.8 and
-# rkmod-modprobe.8: rkmod's depmod lacks -A, -e/-E/-F and -P so far (kernel packages run
-# depmod -a -F System.map), and modprobe is new; initramfs builders link modprobe to the kmod
-# they find.
+# kmod always goes to KMOD_NAMES_DIR, with rkmod-kmod.8: initramfs builders link modprobe and
+# depmod to the kmod they find, and a kmod link in SBINDIR would take that over.
 # rkmod and modaudit (which kmod lacks) always go to SBINDIR.
 
 PREFIX ?= /usr/local
@@ -117,8 +115,8 @@ KMOD_NAMES_DIR ?= $(PREFIX)/lib/rkmod
 RKMOD_BIN ?= target/static/rkmod
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
-KMOD_TOOLS := insmod rmmod lsmod modinfo
-PARTIAL_TOOLS := kmod depmod modprobe
+KMOD_TOOLS := insmod rmmod lsmod modinfo modprobe depmod
+PARTIAL_TOOLS := kmod
 OWN_TOOLS := modaudit
 
 ifeq ($(KMOD_NAMES),sbin)

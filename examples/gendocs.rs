@@ -219,8 +219,18 @@ fn extra(tool: &str) -> Extra {
                 "Each index is synced to disk before it is renamed over the old one, and the \
                  directory is synced at the end: a crash or power loss leaves each file either \
                  old or new, never empty. Modules are read and decompressed on every core.",
-                "Not yet supported: -A, -e with -E or -F, -P and module files as arguments \
-                 (each is refused with a message).",
+                "A file that cannot be written (a full or read-only disk) stops the run before \
+                 any index is replaced: all the old indexes stay, and no temporary file is left. \
+                 Temporary files of a depmod that was killed are removed by the next run.",
+                "A directory symbolic link back to one of its ancestors is walked once, with one \
+                 error naming it; kmod walks it until it runs out of file descriptors, repeating \
+                 its messages, and may index a module under a path through the loop.",
+                "An invalid CRC in the -E file is named with its cause; kmod prints a stale \
+                 error number there. A directory that cannot be examined is named by its path, \
+                 not by kmod's file descriptor number.",
+                ".ko.gz modules are indexed (Debian's kmod 34.2 is built without zlib and skips \
+                 them); a corrupt .ko.zst gets one message where kmod adds libkmod's zstd lines, \
+                 and one that decompresses beyond 256 MiB is refused with File too large.",
             ],
         },
         "modprobe" => Extra {

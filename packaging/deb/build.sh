@@ -85,7 +85,21 @@ if [[ -z $depends ]] && readelf -d "$stage/root/usr/sbin/rkmod" | grep -q NEEDED
   exit 1
 fi
 
+# rkmod-switch makes rkmod's tools the system's (off until an admin runs it); removing the
+# package switches back first, so kmod's tools are never left diverted to nothing.
+install -m 755 packaging/deb/rkmod-switch "$root/usr/sbin/rkmod-switch"
+install -m 644 packaging/deb/rkmod-switch.8 "$root/usr/share/man/man8/rkmod-switch.8"
+gzip -9n "$root/usr/share/man/man8/rkmod-switch.8"
+
 install -d "$root/DEBIAN"
+cat >"$root/DEBIAN/prerm" <<'PRERM'
+#!/bin/sh
+set -e
+if [ "$1" = remove ] && [ -x "$DPKG_ROOT/usr/sbin/rkmod-switch" ]; then
+	"$DPKG_ROOT/usr/sbin/rkmod-switch" kmod
+fi
+PRERM
+chmod 755 "$root/DEBIAN/prerm"
 cat >"$root/DEBIAN/control" <<CONTROL
 Package: rkmod
 Version: $version
@@ -96,15 +110,17 @@ ${depends:+Depends: $depends
 }Recommends: kmod
 Section: admin
 Priority: optional
-Description: Linux kernel-module tools in Rust (insmod, rmmod, lsmod, modinfo, modaudit)
- rkmod is one binary offering insmod, rmmod, lsmod and modinfo, compatible
- with kmod's (modinfo byte for byte), and modaudit, which tells from a module
- file, before anyone loads it, whether it can ever be unloaded.
+Description: Linux kernel-module tools in Rust (modprobe, depmod, insmod, rmmod, lsmod, modinfo, modaudit)
+ rkmod is one binary offering modprobe, depmod, insmod, rmmod, lsmod and
+ modinfo, compatible with kmod's (what modprobe and modinfo print and the
+ indexes depmod writes, byte for byte),
+ and modaudit, which tells from a module file, before anyone loads it, whether
+ it can ever be unloaded.
  .
- This package installs beside kmod and replaces none of its files: modprobe
- and depmod stay kmod's. It ships /usr/sbin/rkmod and /usr/sbin/modaudit;
- "rkmod modinfo e1000e" runs rkmod's modinfo. Links named kmod, depmod, insmod,
- rmmod, lsmod and modinfo are in /usr/lib/rkmod: put that directory first in
+ This package installs beside kmod and replaces none of its files (rkmod-switch
+ diverts kmod's tools to rkmod on request). It ships /usr/sbin/rkmod and /usr/sbin/modaudit;
+ "rkmod modinfo e1000e" runs rkmod's modinfo. Links named kmod, modprobe, depmod,
+ insmod, rmmod, lsmod and modinfo are in /usr/lib/rkmod: put that directory first in
  PATH to make them the default. Their manual pages are rkmod-insmod(8) and so
  on; rkmod-kmod(8) describes "kmod static-nodes", "kmod list" and "kmod help".
 CONTROL

@@ -62,8 +62,16 @@ pub fn index(data: &[u8]) {
 }
 
 /// `modules.dep` and `modules.builtin.modinfo` text, alias patterns (fnmatch: the first line is
-/// the pattern, the rest the string) and alias normalisation.
+/// the pattern, the rest the string), alias normalisation, and depmod's text inputs:
+/// `Module.symvers`, `System.map` and depmod.d.
 pub fn text_files(data: &[u8]) {
+    let mut log = crate::depmod::Log::default();
+    let file = std::path::Path::new("fuzz");
+    let _ = crate::depmod::vmlinux::parse_symvers(data, file, Some(b'_'), &mut log);
+    let _ = crate::depmod::vmlinux::parse_system_map(data, file, None, &mut log);
+    let mut depmod_d = crate::depmod::config::Parser::default();
+    depmod_d.parse(data, file, "6.1.0-50-amd64", &mut log);
+    let _ = depmod_d.finish();
     let _ = crate::moddir::parse_dep_text(data);
     let name = data.split(|&b| b == 0).next().unwrap_or_default();
     let _ = crate::moddir::builtin_entries(data, name);

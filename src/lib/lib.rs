@@ -32,6 +32,7 @@ pub mod moddir;
 pub mod modprobe;
 pub mod names;
 pub mod parallel;
+pub mod posix_regex;
 pub mod remove;
 pub mod static_nodes;
 pub mod sysroot;

@@ -8,13 +8,20 @@ use std::process::{Command, Output};
 /// Runs kmod 34.2 as `depmod ARGS` with an empty environment; `None` when it is not unpacked.
 #[allow(dead_code)]
 pub fn depmod(args: &[&std::ffi::OsStr]) -> Option<Output> {
-    launcher("depmod").map(|mut c| c.args(args).output().ok())?
+    depmod_command()?.args(args).output().ok()
+}
+
+/// The command that runs kmod 34.2 as `depmod` (arguments to be added), with an empty
+/// environment; `None` when it is not unpacked.
+#[allow(dead_code)]
+pub fn depmod_command() -> Option<Command> {
+    launcher("depmod")
 }
 
 /// Runs kmod 34.2 as `modprobe ARGS` with an empty environment; `None` when it is not unpacked.
 #[allow(dead_code)]
 pub fn modprobe(args: &[&std::ffi::OsStr]) -> Option<Output> {
-    launcher("modprobe").map(|mut c| c.args(args).output().ok())?
+    launcher("modprobe")?.args(args).output().ok()
 }
 
 /// kmod 34.2's program under the name `tool`, through its own loader, with an empty

@@ -845,4 +845,181 @@ fn hostile_modprobe_names() {
         text(&out.stderr),
         "modprobe: FATAL: Failed to get module from path /: No such file or directory\n"
     );
+
+// ---------------------------------------------------------------------------------------------
+// depmod: bad modules in a tree, bad arguments, bad configuration. kmod's own words are
+// compared in tests/depmod_synthetic.rs; here every committed hostile file (the .ko.gz and the
+// zstd bomb included, which kmod 34.2 cannot read) gets one message naming it and the rest of
+// the tree is indexed; a refused command is one line and exit 1.
+
+/// A tree of rk_provider and rk_consumer plus every file of tests/fixtures/bad.
+fn depmod_tree(t: &TempDir) -> (PathBuf, PathBuf) {
+    let dir = t.0.join("lib/modules/6.1.0-bad");
+    let kernel = dir.join("kernel");
+    std::fs::create_dir_all(&kernel).unwrap();
+    for m in ["rk_provider.ko", "rk_consumer.ko"] {
+        std::fs::copy(fixture(m), kernel.join(m)).unwrap();
+    }
+    for entry in std::fs::read_dir(fixture("bad")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if let Some(at) = name.find(".ko") {
+            // One module name per file: bomb.ko.xz and bomb.ko.zst would be duplicates.
+            let unique = format!("bad_{}{}", name.replace('.', "_"), &name[at..]);
+            std::fs::copy(fixture("bad").join(&name), kernel.join(unique)).unwrap();
+        }
+    }
+    (dir, kernel)
+}
+
+#[test]
+fn depmod_names_each_bad_module_once_and_indexes_the_rest() {
+    let t = TempDir::new("depmod-bad");
+    let (dir, kernel) = depmod_tree(&t);
+    let root = t.0.to_str().unwrap();
+    let out = tool("depmod", &["-C", "/nonexistent", "-b", root, "6.1.0-bad"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let bad: Vec<String> = std::fs::read_dir(&kernel)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("bad_") && !n.contains("garbage_sig") && !n.contains("huge_sig"))
+        .filter(|n| !n.contains("notmodule") && !n.contains("elf32"))
+        .collect();
+    for name in &bad {
+        let lines: Vec<&str> = err
+            .lines()
+            .filter(|l| l.contains(&format!("/{name}:")))
+            .collect();
+        assert_eq!(lines.len(), 1, "{name}: {err}");
+        assert!(
+            lines[0].starts_with("depmod: ERROR: failed to load symbols from "),
+            "{err}"
+        );
+    }
+    for l in err.lines() {
+        assert!(
+            l.starts_with("depmod: ERROR: ") || l.starts_with("depmod: WARNING: could not open "),
+            "stray line {l:?}"
+        );
+    }
+    let dep = std::fs::read_to_string(dir.join("modules.dep")).unwrap();
+    assert!(
+        dep.contains("kernel/rk_consumer.ko: kernel/rk_provider.ko\n"),
+        "{dep}"
+    );
+    for name in &bad {
+        assert!(
+            dep.contains(&format!("kernel/{name}:\n")),
+            "{name} not indexed: {dep}"
+        );
+    }
+}
+
+#[test]
+fn depmod_refuses_bad_arguments_in_one_line() {
+    let t = TempDir::new("depmod-args");
+    let (dir, kernel) = depmod_tree(&t);
+    for entry in std::fs::read_dir(&kernel).unwrap() {
+        let p = entry.unwrap().path();
+        if p.file_name().unwrap().to_string_lossy().starts_with("bad_") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    for f in [
+        "modules.order",
+        "modules.builtin",
+        "modules.builtin.modinfo",
+    ] {
+        std::fs::write(dir.join(f), "").unwrap();
+    }
+    let root = t.0.to_str().unwrap();
+    let module = dir.join("kernel/rk_provider.ko");
+    let module = module.to_str().unwrap();
+    let blocked = t.0.join("blocked");
+    std::fs::write(&blocked, "a file where a directory should be").unwrap();
+    let blocked = blocked.to_str().unwrap();
+    let base = ["-C", "/nonexistent", "-b", root];
+    for (what, args, words) in [
+        (
+            "a -E file that is missing",
+            vec!["-E", "/nonexistent/Module.symvers", "6.1.0-bad"],
+            "FATAL: could not load /nonexistent/Module.symvers: No such file or directory",
+        ),
+        (
+            "a -F file that is missing",
+            vec!["-F", "/nonexistent/System.map", "6.1.0-bad"],
+            "FATAL: could not load /nonexistent/System.map: No such file or directory",
+        ),
+        (
+            "a relative module file",
+            vec!["6.1.0-bad", "kernel/rk_provider.ko"],
+            "FATAL: kernel/rk_provider.ko: not absolute path.",
+        ),
+        (
+            "a module file that is missing",
+            vec!["6.1.0-bad", "/nonexistent/x.ko"],
+            "FATAL: could not create module /nonexistent/x.ko: No such file or directory",
+        ),
+        (
+            "a module file twice",
+            vec!["6.1.0-bad", module, module],
+            "could not add module",
+        ),
+        (
+            "-P with two characters",
+            vec!["-P", "ab", "6.1.0-bad"],
+            "FATAL: -P only takes a single char",
+        ),
+        (
+            "a version that is not one",
+            vec!["bad"],
+            "ERROR: Bad version passed bad",
+        ),
+        (
+            "a module directory that is missing",
+            vec!["6.1.0-none"],
+            "FATAL: could not search modules: No such file or directory",
+        ),
+        (
+            "an output directory under a file",
+            vec!["-o", blocked, "6.1.0-bad"],
+            "FATAL: could not create directory",
+        ),
+    ] {
+        let all: Vec<&str> = base.iter().copied().chain(args).collect();
+        let out = tool("depmod", &all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{what}: {err}");
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        assert!(err.contains(words), "{what}: {err:?} lacks {words:?}");
+        // The message that stops the run is the last line; one ERROR may explain it.
+        assert!(err.lines().count() <= 2, "{what}: {err}");
+    }
+}
+
+#[test]
+fn depmod_names_the_file_and_line_of_a_bad_configuration_line() {
+    let t = TempDir::new("depmod-conf");
+    let _ = depmod_tree(&t);
+    let conf = t.0.join("bad.conf");
+    std::fs::write(
+        &conf,
+        "search updates\noverride only-two words\nfrobnicate\n",
+    )
+    .unwrap();
+    let root = t.0.to_str().unwrap();
+    let out = tool(
+        "depmod",
+        &["-C", conf.to_str().unwrap(), "-b", root, "6.1.0-bad"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let conf = conf.display();
+    for line in [
+        format!("depmod: ERROR: {conf}:2: ignoring bad line starting with 'override'"),
+        format!("depmod: ERROR: {conf}:3: ignoring bad line starting with 'frobnicate'"),
+    ] {
+        assert!(err.lines().any(|l| l == line), "{line:?} not in {err}");
+    }
 }

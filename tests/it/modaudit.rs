@@ -637,3 +637,44 @@ fn help_lists_every_verdict_and_finding() {
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).starts_with("rkmod version "));
 }
+
+/// Names, aliases and symbols resolve through indexes written by our depmod.
+#[test]
+fn names_aliases_and_symbols_resolve_in_a_tree_indexed_by_our_depmod() {
+    let t = TempDir::new("modaudit-depmod");
+    let kver = "9.9.9-rkaudit";
+    let md = t.0.join("lib/modules").join(kver);
+    std::fs::create_dir_all(md.join("kernel/rk")).unwrap();
+    for m in ["rk_permanent.ko", "rk_basic.ko", "rk_provider.ko"] {
+        std::fs::copy(fixture(m), md.join("kernel/rk").join(m)).unwrap();
+    }
+    let base = t.0.display().to_string();
+    let st = run(ours("depmod"), ["-C", "/nonexistent", "-b", &base, kver]);
+    assert_eq!(st.status.code(), Some(0), "{}", stderr(&st));
+    assert!(md.join("modules.dep.bin").exists());
+    // Without the text files only the binary indexes can answer.
+    for text in ["modules.dep", "modules.alias", "modules.symbols"] {
+        std::fs::remove_file(md.join(text)).unwrap();
+    }
+    let o = run(
+        modaudit(),
+        [
+            "-b",
+            &base,
+            "-k",
+            kver,
+            "rk-permanent",
+            "rk-basic-alias",
+            "symbol:rk_provider_value",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let names: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .take(3)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, ["rk_permanent", "rk_basic", "rk_provider"], "{out}");
+}

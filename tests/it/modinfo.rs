@@ -150,6 +150,11 @@ impl Tree {
             skip("no depmod (apt-get install kmod); lookups in a module tree not checked");
             return None;
         }
+        Some(Tree::indexed_by(program("/sbin/depmod")))
+    }
+
+    /// The tree, indexed by `depmod` (Debian's, or ours).
+    fn indexed_by(depmod: Run) -> Tree {
         let dir = TempDir::new("tree");
         let md = dir.0.join("lib/modules").join(KVER);
         let k = md.join("kernel/rk");
@@ -173,13 +178,9 @@ impl Tree {
             b"fake_builtin.license=GPL\0fake_builtin.description=A builtin\0fake_builtin.alias=fakealias-*\0fake_builtin.parm=level:Log level\0fake_builtin.parmtype=level:int\0".as_slice(),
         )
         .unwrap();
-        let st = program("/sbin/depmod")
-            .arg("-b")
-            .arg(&dir.0)
-            .arg(KVER)
-            .output();
+        let st = depmod.arg("-b").arg(&dir.0).arg(KVER).output();
         assert_status(&st, 0, "depmod");
-        Some(Tree { dir })
+        Tree { dir }
     }
 
     fn args(&self) -> Vec<String> {
@@ -196,6 +197,28 @@ impl Tree {
 fn lookups_by_name_alias_symbol_and_builtin_match_kmod() {
     let Some(tree) = Tree::new() else { return };
     let Some(_) = kmod("modinfo") else { return };
+    lookups_match_kmod(&tree);
+}
+
+/// The same lookups in a tree indexed by our depmod: kmod's modinfo (through libkmod) and ours
+/// read our indexes and agree.
+#[test]
+fn lookups_in_a_tree_indexed_by_our_depmod_match_kmod() {
+    let Some(_) = kmod("modinfo") else { return };
+    let tree = Tree::indexed_by(ours("depmod"));
+    let dir = tree.dir.0.join("lib/modules").join(KVER);
+    for index in [
+        "modules.dep.bin",
+        "modules.alias.bin",
+        "modules.symbols.bin",
+        "modules.builtin.bin",
+    ] {
+        assert!(dir.join(index).exists(), "{index} not written");
+    }
+    lookups_match_kmod(&tree);
+}
+
+fn lookups_match_kmod(tree: &Tree) {
     let cases: &[&[&str]] = &[
         &["rk_basic"],
         &["rk-basic"],

@@ -202,10 +202,10 @@ fn make_install_layout() {
         "usr/sbin/rkmod".to_string(),
         "usr/share/man/man8/rkmod.8".to_string(),
     ];
-    // kmod, depmod and modprobe are links too, but never in SBINDIR: rkmod's depmod lacks options kernel
-    // packages use, and an initramfs builder links modprobe to the kmod it finds. They go to
-    // the private directory, with rkmod- man pages and no completions, in every layout.
-    const PARTIAL: [&str; 3] = ["kmod", "depmod", "modprobe"];
+    // kmod is a link too, but never in SBINDIR: an initramfs builder links modprobe and depmod
+    // to the kmod it finds. It goes to the private directory, with an rkmod- man page and no
+    // completion, in every layout.
+    const PARTIAL: [&str; 1] = ["kmod"];
     for t in PARTIAL {
         want.push(format!("usr/lib/rkmod/{t}"));
         want.push(format!("usr/share/man/man8/rkmod-{t}.8"));
@@ -419,4 +419,22 @@ fn deb_package_installs_beside_kmod() {
         clashes.is_empty(),
         "files owned by installed packages: {clashes:?}"
     );
+
+    switch_in_scratch_root(&deb);
+}
+
+/// rkmod-switch, installed from the package into an overlay of this system: off at install,
+/// each tool rkmod has diverted and linked, kmod's files back exactly after `rkmod-switch
+/// kmod` and after removing the package (packaging/deb/test-switch.sh says each check).
+fn switch_in_scratch_root(deb: &Path) {
+    let out = program(root().join("packaging/deb/test-switch.sh"))
+        .arg(deb)
+        .output();
+    match out.status.code() {
+        Some(2) => skip(&format!(
+            "the scratch-root install could not run: {}",
+            text(&out.stderr).trim()
+        )),
+        _ => assert_status(&out, 0, "packaging/deb/test-switch.sh"),
+    }
 }

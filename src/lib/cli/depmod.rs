@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use crate::cli::{self, Io, Parsed};
+use crate::depmod::vmlinux::Source;
 use crate::depmod::{self, Failure, Level, Options};
 use crate::exit_code::ExitCode;
 use crate::sysroot::SysRoot;
@@ -23,15 +24,14 @@ use crate::sysroot::SysRoot;
     name = "depmod",
     disable_version_flag = true,
     after_help = "Exit status: 0 on success (warnings included), 1 on bad arguments, an unreadable \
-                  module directory, a dependency cycle or a file that cannot be written.\n\n\
-                  Not yet supported: -A/--quick, -e with -E/-F, -P and module files given as \
-                  arguments."
+                  module directory, -E or -F file, a dependency cycle or a file that cannot be \
+                  written."
 )]
 pub struct DepmodArgs {
     /// Probe all modules (the default)
     #[arg(short = 'a', long)]
     pub all: bool,
-    /// Only do the work if a module is newer than modules.dep (not yet supported)
+    /// Do nothing unless a module is newer than modules.dep
     #[arg(short = 'A', long)]
     pub quick: bool,
     /// Use an image of a module tree: read BASEDIR/MODULEDIR/VERSION
@@ -46,19 +46,19 @@ pub struct DepmodArgs {
     /// Read PATH instead of the depmod.d directories (repeatable)
     #[arg(short = 'C', long, value_name = "PATH")]
     pub config: Vec<PathBuf>,
-    /// Report unresolved symbols (needs -E or -F; not yet supported)
+    /// Report unknown symbols and symbol version mismatches (needs -E or -F)
     #[arg(short = 'e', long)]
     pub errsyms: bool,
-    /// Use Module.symvers for vmlinux's symbols (not yet supported)
+    /// Read vmlinux's symbols and their versions from Module.symvers
     #[arg(short = 'E', long, value_name = "FILE")]
     pub symvers: Option<PathBuf>,
-    /// Use System.map for vmlinux's symbols (not yet supported)
+    /// Read vmlinux's symbols from System.map
     #[arg(short = 'F', long, value_name = "FILE")]
     pub filesyms: Option<PathBuf>,
     /// Write the text files to standard output, change nothing
     #[arg(short = 'n', long = "show", visible_alias = "dry-run")]
     pub dry_run: bool,
-    /// Strip this character from symbol names (not yet supported)
+    /// Strip this character from the front of symbol names
     #[arg(short = 'P', long = "symbol-prefix", value_name = "CHAR")]
     pub symbol_prefix: Option<String>,
     /// Warn about values stored twice under one index key
@@ -70,7 +70,8 @@ pub struct DepmodArgs {
     /// Show version
     #[arg(short = 'V', long)]
     pub version: bool,
-    /// The kernel version (default: the running kernel's), then module files
+    /// The kernel version (default: the running kernel's), then module files (absolute paths):
+    /// only those are indexed, unless -a is given
     #[arg(value_name = "VERSION")]
     pub args: Vec<OsString>,
 }
@@ -132,21 +133,14 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
 
 /// Turns the command line into [`Options`], or the exit status of a refusal.
 fn options(args: &DepmodArgs, io: &mut Io<'_>) -> Result<Options, ExitCode> {
-    let unsupported = [
-        (args.quick, "-A/--quick"),
-        (args.errsyms, "-e/--errsyms"),
-        (args.symvers.is_some(), "-E/--symvers"),
-        (args.filesyms.is_some(), "-F/--filesyms"),
-        (args.symbol_prefix.is_some(), "-P/--symbol-prefix"),
-        (
-            args.args.len() > 1 && !args.all,
-            "module files as arguments",
-        ),
-    ];
-    if let Some((_, what)) = unsupported.iter().find(|(given, _)| *given) {
-        io.error(format!("{what} is not supported yet by rkmod's depmod"));
-        return Err(ExitCode::Failure);
-    }
+    let symbol_prefix = match args.symbol_prefix.as_deref().map(str::as_bytes) {
+        None => None,
+        Some(&[c]) => Some(c),
+        Some(_) => {
+            io.fatal("-P only takes a single char");
+            return Err(ExitCode::Failure);
+        }
+    };
     let version = match args.args.first() {
         Some(v) => {
             let v = v.to_string_lossy().into_owned();
@@ -184,6 +178,19 @@ fn options(args: &DepmodArgs, io: &mut Io<'_>) -> Result<Options, ExitCode> {
         is_dry_run: args.dry_run,
         is_verbose: args.verbose > 0,
         warn_dups: args.warn,
+        vmlinux: match (&args.symvers, &args.filesyms) {
+            (Some(f), _) => Some(Source::Symvers(f.clone())),
+            (None, Some(f)) => Some(Source::SystemMap(f.clone())),
+            (None, None) => None,
+        },
+        report_symbols: args.errsyms,
+        symbol_prefix,
+        is_quick: args.quick,
+        module_files: if args.all {
+            Vec::new()
+        } else {
+            args.args.iter().skip(1).map(PathBuf::from).collect()
+        },
     })
 }
 

@@ -225,35 +225,11 @@ impl Parser {
     }
 }
 
-/// `*`, or an extended regular expression found anywhere in the version. Only the common
-/// forms are understood here: `*` and a literal with `\.` escapes and `.` wildcards.
-// TODO(#11): full POSIX ERE (kmod uses regcomp/regexec).
+/// `*`, or a POSIX extended regular expression found anywhere in the version (kmod
+/// `cfg_kernel_matches`: the C library's `regcomp`/`regexec`; a pattern that does not compile
+/// matches nothing).
 fn version_matches(pattern: &[u8], version: &str) -> bool {
-    if pattern == b"*" {
-        return true;
-    }
-    let mut atoms: Vec<Option<u8>> = Vec::new();
-    let mut i = 0;
-    while i < pattern.len() {
-        match pattern[i] {
-            b'\\' if i + 1 < pattern.len() => {
-                atoms.push(Some(pattern[i + 1]));
-                i += 2;
-                continue;
-            }
-            b'.' => atoms.push(None),
-            b => atoms.push(Some(b)),
-        }
-        i += 1;
-    }
-    let v = version.as_bytes();
-    (0..=v.len().saturating_sub(atoms.len())).any(|start| {
-        v.len() >= atoms.len()
-            && atoms
-                .iter()
-                .zip(&v[start..])
-                .all(|(a, &b)| a.is_none_or(|a| a == b))
-    })
+    pattern == b"*" || crate::posix_regex::search(pattern, version.as_bytes()) == Some(true)
 }
 
 /// The lines of a configuration file with kmod's continuation rules, numbered by the line each

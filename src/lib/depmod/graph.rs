@@ -125,14 +125,62 @@ pub struct Graph {
 /// A dependency cycle: module indexes, the first repeated at the end.
 pub type Cycle = Vec<usize>;
 
-/// Builds the symbol table and the dependencies of `modules` (in array order). Errors with
-/// the cycles found and the number of modules in them.
-pub fn build(modules: &[&ModuleData]) -> Result<Graph, (Vec<Cycle>, usize)> {
-    // Replace semantics: the last exporter in array order owns a symbol.
-    let mut owner: HashMap<&[u8], usize> = HashMap::new();
+/// Where vmlinux's symbols come from and what `-e`, `-E` and `-P` ask for.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SymbolRules<'a> {
+    /// vmlinux's exports from `-E` or `-F`, in file order (names as stored, CRCs), fake
+    /// symbols included; empty without either option.
+    pub vmlinux: &'a [(Vec<u8>, u64)],
+    /// `-P`: the character stripped from the front of symbol names.
+    pub prefix: Option<u8>,
+    /// `-E`: compare each import's CRC with its exporter's.
+    pub check_crcs: bool,
+    /// `-e` (with `-E` or `-F`): report unknown symbols and CRC mismatches.
+    pub report: bool,
+}
+
+/// Something `-e` reports about one import of one module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// `PATH needs unknown symbol NAME`.
+    Unknown(usize, Vec<u8>),
+    /// `PATH disagrees about version of symbol NAME`.
+    Crc(usize, Vec<u8>),
+}
+
+/// `name` without its first byte when that is `prefix` (kmod's `-P`).
+pub(crate) fn strip_prefix(name: &[u8], prefix: Option<u8>) -> &[u8] {
+    match (prefix, name.split_first()) {
+        (Some(p), Some((&first, rest))) if first == p => rest,
+        _ => name,
+    }
+}
+
+/// The name kmod looks a symbol up by: one leading `.` (PowerPC64 function descriptors), then
+/// the `-P` character, removed.
+pub fn lookup_name(name: &[u8], prefix: Option<u8>) -> &[u8] {
+    strip_prefix(name.strip_prefix(b".").unwrap_or(name), prefix)
+}
+
+/// Builds the symbol table and the dependencies of `modules` (in array order), adding what
+/// `-e` reports to `problems` (per module, per import, as kmod prints them). Errors with the
+/// cycles found and the number of modules in them.
+pub fn build(
+    modules: &[&ModuleData],
+    rules: &SymbolRules<'_>,
+    problems: &mut Vec<Problem>,
+) -> Result<Graph, (Vec<Cycle>, usize)> {
+    // Replace semantics: the last exporter owns a symbol, a module's export replaces vmlinux's.
+    let mut owner: HashMap<&[u8], (Option<usize>, u64)> = HashMap::new();
+    for (name, crc) in rules.vmlinux {
+        owner.insert(name, (None, *crc));
+    }
     for (m, data) in modules.iter().enumerate() {
         for export in &data.exports {
-            owner.insert(&export.name, m);
+            owner.insert(
+                strip_prefix(&export.name, rules.prefix),
+                (Some(m), export.crc),
+            );
         }
     }
     let mut deps: Vec<Vec<usize>> = vec![Vec::new(); modules.len()];
@@ -140,8 +188,17 @@ pub fn build(modules: &[&ModuleData]) -> Result<Graph, (Vec<Cycle>, usize)> {
     let mut edges = Vec::new();
     for (m, data) in modules.iter().enumerate() {
         for import in &data.imports {
-            let name = import.name.strip_prefix(b".").unwrap_or(&import.name);
-            if let Some(&o) = owner.get(name)
+            let name = lookup_name(&import.name, rules.prefix);
+            let Some(&(o, crc)) = owner.get(name) else {
+                if rules.report && !import.is_weak {
+                    problems.push(Problem::Unknown(m, import.name.clone()));
+                }
+                continue;
+            };
+            if rules.check_crcs && rules.report && crc != import.crc && !import.is_weak {
+                problems.push(Problem::Crc(m, import.name.clone()));
+            }
+            if let Some(o) = o
                 && !deps[m].contains(&o)
             {
                 deps[m].push(o);
@@ -151,10 +208,14 @@ pub fn build(modules: &[&ModuleData]) -> Result<Graph, (Vec<Cycle>, usize)> {
         }
     }
     let topo = topological(&deps, users.clone()).map_err(|remaining| cycles(&deps, &remaining))?;
-    let names: Vec<&[u8]> = owner.keys().copied().collect();
+    let owned: Vec<(&[u8], usize)> = owner
+        .iter()
+        .filter_map(|(name, (o, _))| o.map(|o| (*name, o)))
+        .collect();
+    let names: Vec<&[u8]> = owned.iter().map(|(n, _)| *n).collect();
     let symbols = hash_order(&names, SYMBOL_BUCKETS)
         .into_iter()
-        .map(|i| (names[i].to_vec(), owner[names[i]]))
+        .map(|i| (owned[i].0.to_vec(), owned[i].1))
         .collect();
     Ok(Graph {
         deps,
@@ -314,7 +375,7 @@ mod tests {
         let top = module(&[], &["sx", "sy"]);
         let x = module(&["sx"], &[]);
         let y = module(&["sy"], &[]);
-        let g = build(&[&top, &x, &y]).unwrap();
+        let g = build(&[&top, &x, &y], &SymbolRules::default(), &mut Vec::new()).unwrap();
         assert_eq!(g.deps[0], vec![1, 2]);
         assert_eq!(g.topo, vec![0, 2, 1]);
         assert_eq!(closure(&g, 0, &mut [false; 3]), vec![2, 1]);
@@ -325,7 +386,7 @@ mod tests {
         let user = module(&[], &["dup"]);
         let a = module(&["dup"], &[]);
         let b = module(&["dup"], &[]);
-        let g = build(&[&user, &a, &b]).unwrap();
+        let g = build(&[&user, &a, &b], &SymbolRules::default(), &mut Vec::new()).unwrap();
         assert_eq!(g.deps[0], vec![2]);
         assert_eq!(g.symbols, vec![(b"dup".to_vec(), 2)]);
     }
@@ -338,7 +399,11 @@ mod tests {
         let m4 = module(&["s4"], &["s5"]);
         let m5 = module(&["s5"], &["s3"]);
         let top = module(&[], &["s1", "s3"]);
-        let Err((cycles, count)) = build(&[&m1, &m2, &m3, &m4, &m5, &top]) else {
+        let Err((cycles, count)) = build(
+            &[&m1, &m2, &m3, &m4, &m5, &top],
+            &SymbolRules::default(),
+            &mut Vec::new(),
+        ) else {
             panic!("no cycle found");
         };
         assert_eq!(cycles, vec![vec![0, 1, 0], vec![2, 3, 4, 2]]);

@@ -7,7 +7,9 @@
 
 pub mod config;
 pub mod graph;
+pub mod quick;
 pub mod scan;
+pub mod vmlinux;
 pub mod write;
 
 use std::path::{Path, PathBuf};
@@ -73,6 +75,16 @@ pub struct Options {
     pub is_verbose: bool,
     /// `-w`: warn about values stored twice under one index key.
     pub warn_dups: bool,
+    /// `-E` or `-F` (`-E` wins when both are given): vmlinux's symbols.
+    pub vmlinux: Option<vmlinux::Source>,
+    /// `-e`: report unknown symbols and CRC mismatches (needs `-E` or `-F`).
+    pub report_symbols: bool,
+    /// `-P`: a character stripped from the front of symbol names.
+    pub symbol_prefix: Option<u8>,
+    /// `-A`: do nothing when no module is newer than `modules.dep`.
+    pub is_quick: bool,
+    /// Module files named on the command line: only they are indexed (empty: the whole tree).
+    pub module_files: Vec<PathBuf>,
 }
 
 impl Options {
@@ -130,19 +142,49 @@ pub fn run(options: &Options) -> Outcome {
 
 fn run_into(options: &Options, outcome: &mut Outcome) -> Result<(), Failure> {
     let log = &mut outcome.log;
-    let config = config::load(&options.config_paths(), &options.version, log);
     let input = options.input_dir();
-    let candidates = scan::find(&input, &config, log).map_err(|e| {
-        log.push(
-            Level::Error,
-            format!(
-                "could not open directory {}: {}",
-                input.display(),
+    let mut module_files = options.module_files.as_slice();
+    if options.is_quick {
+        // kmod checks nothing with -n; an out-of-date tree is indexed whole.
+        if options.is_dry_run || quick::is_up_to_date(&input, log) {
+            return Ok(());
+        }
+        module_files = &[];
+    }
+    let mut report = options.report_symbols;
+    let vmlinux_symbols = match &options.vmlinux {
+        Some(source) => vmlinux::load(source, options.symbol_prefix, log).map_err(|e| {
+            let (vmlinux::Source::Symvers(path) | vmlinux::Source::SystemMap(path)) = source;
+            Failure::Fatal(format!(
+                "could not load {}: {}",
+                path.display(),
                 io_cause(&e)
-            ),
-        );
-        Failure::Fatal(format!("could not search modules: {}", io_cause(&e)))
-    })?;
+            ))
+        })?,
+        None => {
+            if report {
+                log.push(Level::Warning, "-e needs -E or -F".to_string());
+                report = false;
+            }
+            Vec::new()
+        }
+    };
+    let candidates = if module_files.is_empty() {
+        let config = config::load(&options.config_paths(), &options.version, log);
+        scan::find(&input, &config, log).map_err(|e| {
+            log.push(
+                Level::Error,
+                format!(
+                    "could not open directory {}: {}",
+                    input.display(),
+                    io_cause(&e)
+                ),
+            );
+            Failure::Fatal(format!("could not search modules: {}", io_cause(&e)))
+        })?
+    } else {
+        scan::from_files(module_files, &input, log).map_err(Failure::Fatal)?
+    };
 
     let order_text = read_input(&input, "modules.order", log);
     let order = match &order_text {
@@ -187,17 +229,40 @@ fn run_into(options: &Options, outcome: &mut Outcome) -> Result<(), Failure> {
                         crate::error::strerror(e.errno)
                     ),
                 );
-                // kmod reads the file twice more (for its information and its imports).
-                if let Some(words) = e.xz {
-                    xz(log, words);
-                    xz(log, words);
+                // kmod reads the file twice more (for its information and its imports), from
+                // where its first read stopped: both find the input cut short.
+                if e.xz.is_some() {
+                    xz(log, "Unexpected end of input");
+                    xz(log, "Unexpected end of input");
                 }
                 &empty
             }
         })
         .collect();
 
-    let graph = graph::build(&data).map_err(|(cycles, count)| {
+    let rules = graph::SymbolRules {
+        vmlinux: &vmlinux_symbols,
+        prefix: options.symbol_prefix,
+        check_crcs: matches!(options.vmlinux, Some(vmlinux::Source::Symvers(_))),
+        report,
+    };
+    let mut problems = Vec::new();
+    let built = graph::build(&data, &rules, &mut problems);
+    for problem in problems {
+        let (m, words, symbol) = match &problem {
+            graph::Problem::Unknown(m, s) => (*m, "needs unknown symbol", s),
+            graph::Problem::Crc(m, s) => (*m, "disagrees about version of symbol", s),
+        };
+        log.push(
+            Level::Warning,
+            format!(
+                "{} {words} {}",
+                sorted[m].path.display(),
+                String::from_utf8_lossy(symbol)
+            ),
+        );
+    }
+    let graph = built.map_err(|(cycles, count)| {
         let mut lines: Vec<String> = cycles
             .iter()
             .map(|cycle| {

@@ -59,6 +59,79 @@ pub fn find(dir: &Path, config: &Config, log: &mut Log) -> std::io::Result<Vec<C
     Ok(walk.found)
 }
 
+/// The module files named on the command line (kmod's `depmod VERSION FILE…`): each must be
+/// an absolute path that exists, and no two may have the same module name. A file under the
+/// module directory `dir` is spelled relative to it in the indexes, any other absolutely.
+/// Errors with the FATAL text, after any ERROR logged.
+pub fn from_files(files: &[PathBuf], dir: &Path, log: &mut Log) -> Result<Vec<Candidate>, String> {
+    let mut found: Vec<Candidate> = Vec::new();
+    for path in files {
+        let spelled = path.as_os_str().as_bytes();
+        if !spelled.starts_with(b"/") {
+            return Err(format!("{}: not absolute path.", path.display()));
+        }
+        let cause = |errno| crate::error::strerror(errno);
+        if let Err(e) = std::fs::metadata(path) {
+            let errno = e.raw_os_error().unwrap_or(libc::EIO);
+            return Err(format!(
+                "could not create module {}: {}",
+                path.display(),
+                cause(errno)
+            ));
+        }
+        let base = spelled.rsplit(|&b| b == b'/').next().unwrap_or_default();
+        if base.is_empty() {
+            return Err(format!(
+                "could not create module {}: {}",
+                path.display(),
+                cause(libc::ENOENT)
+            ));
+        }
+        let name = names::normalize_name(base);
+        if let Some(old) = found.iter().find(|c| c.name == name) {
+            let name = String::from_utf8_lossy(&name);
+            if old.path == *path {
+                log.push(Level::Error, format!("hash_add_unique {name}: File exists"));
+                return Err(format!(
+                    "could not add module {}: File exists",
+                    path.display()
+                ));
+            }
+            log.push(
+                Level::Error,
+                format!(
+                    "kmod_module '{name}' already exists with different path: new-path='{}' old-path='{}'",
+                    path.display(),
+                    old.path.display()
+                ),
+            );
+            return Err(format!(
+                "could not create module {}: File exists",
+                path.display()
+            ));
+        }
+        let dir = dir.as_os_str().as_bytes();
+        let relative = spelled
+            .strip_prefix(dir)
+            .and_then(|rest| rest.strip_prefix(b"/"));
+        found.push(Candidate {
+            order_path: relative.map(|rel| order_spelling(rel, name.len())),
+            dep_path: relative.unwrap_or(spelled).to_vec(),
+            name,
+            path: path.clone(),
+        });
+    }
+    Ok(found)
+}
+
+/// How kmod matches a module against `modules.order` lines: its relative path up to the
+/// base name, then as many bytes of the base name as the module name has, then three more
+/// (`kernel/lib/c-lib.ko.xz` → `kernel/lib/c-lib.ko`).
+fn order_spelling(rel: &[u8], name_len: usize) -> Vec<u8> {
+    let base_start = rel.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
+    rel[..(base_start + name_len + 3).min(rel.len())].to_vec()
+}
+
 struct Walk<'a> {
     config: &'a Config,
     found: Vec<Candidate>,
@@ -76,17 +149,20 @@ impl Walk<'_> {
         let entries = match std::fs::read_dir(path) {
             Ok(e) => e,
             Err(e) => {
-                self.log.push(
-                    Level::Error,
+                let message = if self.ancestors.is_empty() {
                     format!(
                         "could not open directory {}: {}",
                         path.display(),
                         crate::error::io_cause(&e)
-                    ),
-                );
+                    )
+                } else {
+                    open_message(path, &e)
+                };
+                self.log.push(Level::Error, message);
                 return;
             }
         };
+        let depth = self.ancestors.len();
         if let Ok(meta) = std::fs::metadata(path) {
             self.ancestors.push((meta.dev(), meta.ino()));
         }
@@ -131,6 +207,8 @@ impl Walk<'_> {
             if meta.is_dir() {
                 if !self.ancestors.contains(&(meta.dev(), meta.ino())) {
                     self.dir(&full, &mut *spelled, is_external);
+                } else {
+                    self.log.push(Level::Error, loop_message(&full));
                 }
             } else if meta.is_file() {
                 if names::has_module_extension(name) {
@@ -148,18 +226,17 @@ impl Walk<'_> {
             }
             spelled.truncate(len);
         }
-        self.ancestors.pop();
+        self.ancestors.truncate(depth);
     }
 
     fn file(&mut self, path: PathBuf, spelled: impl AsRef<[u8]>, base: &[u8], is_external: bool) {
         let spelled = spelled.as_ref();
         let name = names::normalize_name(base);
-        let stem_len = spelled.len() - module_extension_len(base);
         let candidate = Candidate {
+            order_path: (!is_external).then(|| order_spelling(spelled, name.len())),
             name: name.clone(),
             path,
             dep_path: spelled.to_vec(),
-            order_path: (!is_external).then(|| [&spelled[..stem_len], b".ko"].concat()),
         };
         match self.by_name.get(&name) {
             None => {
@@ -248,6 +325,27 @@ impl Walk<'_> {
     }
 }
 
+/// kmod's words for a subdirectory that cannot be opened, naming its parent by path where kmod
+/// gives a file descriptor number: `openat(DIR, NAME, O_RDONLY): CAUSE`.
+pub(crate) fn open_message(path: &Path, e: &std::io::Error) -> String {
+    format!(
+        "openat({}, {}, O_RDONLY): {}",
+        path.parent().unwrap_or(path).display(),
+        path.file_name()
+            .map_or(std::borrow::Cow::Borrowed(""), |n| n.to_string_lossy()),
+        crate::error::io_cause(e)
+    )
+}
+
+/// The message for a directory that is one of its own ancestors (a symbolic link loop), walked
+/// once. kmod walks it until its path buffer is full, repeating every message on each lap.
+pub(crate) fn loop_message(path: &Path) -> String {
+    format!(
+        "{}: Too many levels of symbolic links (a directory loop, walked once)",
+        path.display()
+    )
+}
+
 /// `spelled/name` (or `name` at the top).
 fn spelled_with(spelled: &[u8], name: &[u8]) -> Vec<u8> {
     let mut v = spelled.to_vec();
@@ -256,16 +354,6 @@ fn spelled_with(spelled: &[u8], name: &[u8]) -> Vec<u8> {
     }
     v.extend_from_slice(name);
     v
-}
-
-/// The length of the module extension `name` ends with (`.ko.xz` → 6).
-fn module_extension_len(name: &[u8]) -> usize {
-    names::MODULE_EXTENSIONS
-        .iter()
-        .filter(|ext| name.ends_with(ext.as_bytes()))
-        .map(|ext| ext.len())
-        .max()
-        .unwrap_or(0)
 }
 
 /// A symbol a module exports.

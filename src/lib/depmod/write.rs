@@ -353,23 +353,23 @@ pub struct PublishError {
 }
 
 /// Replaces each file in `dir` atomically: every file is written under a temporary name and
-/// synced (all at once, one thread each, so the disk waits overlap), then renamed over its old
-/// version in order; the directory is synced at the end. On the first failure, the remaining
-/// temporaries are removed: files already renamed stay new, the others keep their old contents.
+/// synced (all at once, one thread each, so the disk waits overlap); only when all are written
+/// are they renamed over their old versions, in order; the directory is synced at the end. A
+/// file that cannot be written (full or read-only disk) leaves every old file in place and no
+/// temporary behind. Temporaries left by a run that was killed are removed first.
 pub fn publish(dir: &Path, files: &[Output]) -> Result<(), PublishError> {
+    remove_stale_temporaries(dir, files);
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    // kmod 34's spelling of its temporary names: NAME.PID.USEC.SEC.
     let temps: Vec<PathBuf> = files
         .iter()
         .map(|file| {
-            dir.join(format!(
-                "{}.{}.{}.{}",
+            dir.join(temporary_name(
                 file.name,
                 std::process::id(),
                 stamp.subsec_micros(),
-                stamp.as_secs()
+                stamp.as_secs(),
             ))
         })
         .collect();
@@ -387,22 +387,26 @@ pub fn publish(dir: &Path, files: &[Output]) -> Result<(), PublishError> {
             })
             .collect()
     });
-    let mut failure = None;
-    for ((file, tmp), result) in files.iter().zip(&temps).zip(written) {
-        if failure.is_some() {
+    let failure = files
+        .iter()
+        .zip(written)
+        .find_map(|(file, result)| result.err().map(|source| (file.name, source)));
+    if let Some((name, source)) = failure {
+        for tmp in &temps {
             let _ = std::fs::remove_file(tmp);
-            continue;
         }
-        if let Err(source) = result.and_then(|()| std::fs::rename(tmp, dir.join(file.name))) {
-            let _ = std::fs::remove_file(tmp);
-            failure = Some(PublishError {
+        return Err(PublishError { name, source });
+    }
+    for (i, (file, tmp)) in files.iter().zip(&temps).enumerate() {
+        if let Err(source) = std::fs::rename(tmp, dir.join(file.name)) {
+            for tmp in &temps[i..] {
+                let _ = std::fs::remove_file(tmp);
+            }
+            return Err(PublishError {
                 name: file.name,
                 source,
             });
         }
-    }
-    if let Some(f) = failure {
-        return Err(f);
     }
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
@@ -410,6 +414,43 @@ pub fn publish(dir: &Path, files: &[Output]) -> Result<(), PublishError> {
             name: files.last().map_or("", |f| f.name),
             source,
         })
+}
+
+/// kmod 34's spelling of a temporary name: `NAME.PID.USEC.SEC`.
+fn temporary_name(name: &str, pid: u32, usec: u32, sec: u64) -> String {
+    format!("{name}.{pid}.{usec}.{sec}")
+}
+
+/// Removes `NAME.PID.USEC.SEC` files of our output names whose process is gone (a depmod that
+/// was killed while writing). A live process's temporaries are left alone, and so is
+/// everything when `/proc` cannot tell.
+fn remove_stale_temporaries(dir: &Path, files: &[Output]) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        let pid = files.iter().find_map(|f| {
+            let rest = name.strip_prefix(f.name)?.strip_prefix('.')?;
+            let numbers: Vec<&str> = rest.split('.').collect();
+            let is_stamp = numbers.len() == 3
+                && numbers
+                    .iter()
+                    .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            is_stamp.then(|| numbers[0])
+        });
+        if let Some(pid) = pid
+            && !Path::new("/proc").join(pid).exists()
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Creates `path` (mode 0644 minus the umask, as kmod 34) with `bytes`, synced to disk.
