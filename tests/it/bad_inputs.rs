@@ -845,6 +845,7 @@ fn hostile_modprobe_names() {
         text(&out.stderr),
         "modprobe: FATAL: Failed to get module from path /: No such file or directory\n"
     );
+}
 
 // ---------------------------------------------------------------------------------------------
 // depmod: bad modules in a tree, bad arguments, bad configuration. kmod's own words are
