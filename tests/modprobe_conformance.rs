@@ -151,6 +151,25 @@ fn no_failures(failures: &[String]) {
     );
 }
 
+/// Compares `config... -d ROOT -S VERSION MODE...` on both trees for every mode.
+fn each_mode(
+    label: &str,
+    config: &[OsString],
+    modes: &[&[&str]],
+    ns: Option<&Path>,
+    failures: &mut Vec<String>,
+) {
+    for (root, version) in trees() {
+        let mut c = config.to_vec();
+        c.extend(base(&root, version));
+        for mode in modes {
+            let mut a = c.clone();
+            a.extend(os(mode));
+            compare(&format!("{version} {label} {mode:?}"), &a, ns, failures);
+        }
+    }
+}
+
 fn os(v: &[&str]) -> Vec<OsString> {
     v.iter().map(OsString::from).collect()
 }
@@ -493,39 +512,36 @@ fn dry_runs_against_a_loaded_state() {
     );
     let mut failures = Vec::new();
     for (root, version) in trees() {
-        let mut c = os(&["-C", "/dev/null"]);
-        c.extend(base(&root, version));
         // Not vacuous: kmod sees the fake state (nvme loaded and unused).
-        let mut a = c.clone();
+        let mut a = os(&["-C", "/dev/null"]);
+        a.extend(base(&root, version));
         a.extend(os(&["-r", "-n", "-v", "nvme"]));
         let k = kmod(&a, Some(&work));
         assert!(k.stdout.starts_with(b"rmmod nvme\n"), "{k:?}");
-        for mode in [
-            &["-n", "-v", "nvme"][..],
-            &["-n", "-v", "--first-time", "nvme"],
-            &["-n", "-v", "--first-time", "t10-pi"],
-            &["-n", "-v", "loop"],
-            &["-n", "-v", "dm-mod"],
-            &["-n", "-v", "-a", "bridge", "stp", "crc64", "nvme"],
-            &["-r", "-n", "-v", "nvme"],
-            &["-r", "-n", "-v", "nvme_core"],
-            &["-r", "-n", "-v", "-a", "nvme_core", "crc64", "nvme"],
-            &["-r", "-n", "-v", "--remove-holders", "nvme_core"],
-            &["-r", "-n", "-v", "--first-time", "xfs"],
-            &["-r", "-n", "-v", "bridge"],
-            &["-r", "-n", "-v", "--remove-holders", "llc"],
-            &["-r", "-q", "-n", "llc"],
-        ] {
-            let mut a = c.clone();
-            a.extend(os(mode));
-            compare(
-                &format!("{version} loaded {mode:?}"),
-                &a,
-                Some(&work),
-                &mut failures,
-            );
-        }
     }
+    let modes: &[&[&str]] = &[
+        &["-n", "-v", "nvme"][..],
+        &["-n", "-v", "--first-time", "nvme"],
+        &["-n", "-v", "--first-time", "t10-pi"],
+        &["-n", "-v", "loop"],
+        &["-n", "-v", "dm-mod"],
+        &["-n", "-v", "-a", "bridge", "stp", "crc64", "nvme"],
+        &["-r", "-n", "-v", "nvme"],
+        &["-r", "-n", "-v", "nvme_core"],
+        &["-r", "-n", "-v", "-a", "nvme_core", "crc64", "nvme"],
+        &["-r", "-n", "-v", "--remove-holders", "nvme_core"],
+        &["-r", "-n", "-v", "--first-time", "xfs"],
+        &["-r", "-n", "-v", "bridge"],
+        &["-r", "-n", "-v", "--remove-holders", "llc"],
+        &["-r", "-q", "-n", "llc"],
+    ];
+    each_mode(
+        "loaded",
+        &os(&["-C", "/dev/null"]),
+        modes,
+        Some(&work),
+        &mut failures,
+    );
     std::fs::remove_dir_all(&work).unwrap();
     no_failures(&failures);
 }
@@ -550,25 +566,19 @@ fn kernel_command_line_bound_over_proc_cmdline() {
     )
     .unwrap();
     let mut failures = Vec::new();
-    for (root, version) in trees() {
-        let mut c = os(&["-C", "/dev/null"]);
-        c.extend(base(&root, version));
-        for mode in [
-            &["-c"][..],
-            &["-D", "nvme"],
-            &["-n", "-v", "nvme"],
-            &["-D", "loop"],
-        ] {
-            let mut a = c.clone();
-            a.extend(os(mode));
-            compare(
-                &format!("{version} cmdline {mode:?}"),
-                &a,
-                Some(&work),
-                &mut failures,
-            );
-        }
-    }
+    let modes: &[&[&str]] = &[
+        &["-c"],
+        &["-D", "nvme"],
+        &["-n", "-v", "nvme"],
+        &["-D", "loop"],
+    ];
+    each_mode(
+        "cmdline",
+        &os(&["-C", "/dev/null"]),
+        modes,
+        Some(&work),
+        &mut failures,
+    );
     std::fs::remove_dir_all(&work).unwrap();
     no_failures(&failures);
 }
