@@ -46,8 +46,14 @@ order() {
 	re=$(echo "$*" | tr ' ' '|')
 	cut -d' ' -f1 /proc/modules | grep -xE "$re" | sed '1!G;h;$!d' | tr '\n' ' ' | sed 's/ $//'
 }
-# unload NAME... (in load order): clean up with $RMMOD, newest first, whatever is still loaded.
-unload() { t_unload_list "$@" >/dev/null; }
+# unload NAME... (in load order): clean up with kmod's rmmod (not a tool under test), newest
+# first, whatever is still loaded.
+unload() {
+	local rmmod=$RMMOD
+	RMMOD=$KMOD_RMMOD
+	t_unload_list "$@" >/dev/null
+	RMMOD=$rmmod
+}
 is_rk() { [ "$T_TOOLS" = rk ]; }
 # snap: the loaded modules on one line.
 snap() { t_modules_snapshot | tr '\n' ' '; }
