@@ -23,7 +23,7 @@ all: build
 # ordinary build.
 HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 STATIC_DIR := $(CURDIR)/target/static
-TOOLS := rkmod insmod rmmod lsmod modinfo depmod modaudit
+TOOLS := rkmod insmod rmmod lsmod modinfo modprobe depmod modaudit
 export RKMOD_BIN_DIR ?= $(STATIC_DIR)
 export RKMOD_MODINFO ?= $(STATIC_DIR)/modinfo
 export RKMOD_MODAUDIT ?= $(STATIC_DIR)/modaudit
@@ -102,9 +102,10 @@ clean:
 #   private  in KMOD_NAMES_DIR (put it first in PATH to use them, as with /usr/lib/ccache),
 #            their man pages renamed rkmod-insmod.8 ..., and no completions: no file collides
 #            with kmod's.
-# kmod and depmod always go to KMOD_NAMES_DIR, with rkmod-kmod.8 and rkmod-depmod.8: rkmod's
-# depmod lacks -A, -e/-E/-F and -P so far (kernel packages run depmod -a -F System.map), and
-# rkmod has no modprobe, which initramfs builders make by linking modprobe to the kmod they find.
+# kmod, depmod and modprobe always go to KMOD_NAMES_DIR, with rkmod-kmod.8, rkmod-depmod.8 and
+# rkmod-modprobe.8: rkmod's depmod lacks -A, -e/-E/-F and -P so far (kernel packages run
+# depmod -a -F System.map), and modprobe is new; initramfs builders link modprobe to the kmod
+# they find.
 # rkmod and modaudit (which kmod lacks) always go to SBINDIR.
 
 PREFIX ?= /usr/local
@@ -120,7 +121,7 @@ RKMOD_BIN ?= target/static/rkmod
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
 KMOD_TOOLS := insmod rmmod lsmod modinfo
-PARTIAL_TOOLS := kmod depmod
+PARTIAL_TOOLS := kmod depmod modprobe
 OWN_TOOLS := modaudit
 
 ifeq ($(KMOD_NAMES),sbin)

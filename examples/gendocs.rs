@@ -223,6 +223,41 @@ fn extra(tool: &str) -> Extra {
                  (each is refused with a message).",
             ],
         },
+        "modprobe" => Extra {
+            names: None,
+            files: &[
+                (
+                    "/lib/modules/$(uname -r)",
+                    "modules.dep.bin, modules.alias.bin, modules.symbols.bin, modules.builtin.bin \
+                     and modules.builtin.alias.bin (written by depmod(8)), looked up in kmod's \
+                     order; modules.softdep and modules.weakdep, read as configuration files.",
+                ),
+                (
+                    "/etc/modprobe.d, /run/modprobe.d, /usr/local/lib/modprobe.d, \
+                     /usr/lib/modprobe.d, /lib/modprobe.d",
+                    "*.conf files (alias, options, install, remove, blacklist, softdep, weakdep), \
+                     read in file-name order; a file hides one of the same name in a later \
+                     directory.",
+                ),
+                (
+                    "/proc/cmdline",
+                    "MODULE.PARAM=VALUE options and modprobe.blacklist=NAME,... entries.",
+                ),
+                (
+                    "/sys/module",
+                    "Which modules are loaded, their reference counts and holders.",
+                ),
+            ],
+            differences: &[
+                "modprobe -r removes every dependency the removed modules leave unused, highest \
+                 level first, so the whole chain goes; kmod tries them lowest level first and so \
+                 removes only one level.",
+                "Names in modprobe.blacklist= on the kernel command line match with '-' and '_' \
+                 equal, as module names do everywhere else; kmod compares them as written.",
+                "Errors say more after kmod's words: why the kernel refused a module, and with \
+                 -vv which configuration line blacklisted it.",
+            ],
+        },
         other => panic!("no documentation extras for tool {other}"),
     }
 }
@@ -444,8 +479,7 @@ fn rkmod_man() -> Vec<u8> {
     r.control("SH", ["INSTALLATION"]);
     r.text([roman(
         "make install puts rkmod in $(SBINDIR) and links named after the tools beside it. A \
-         distribution package that keeps kmod (for modprobe, which rkmod does not provide yet) \
-         installs the links that would collide with kmod's in a directory of their \
+         distribution package that keeps kmod installs the links that would collide with kmod's in a directory of their \
          own instead; see packaging/README.md in the source.",
     )]);
     for s in after_help_sections(
@@ -458,8 +492,8 @@ fn rkmod_man() -> Vec<u8> {
     }
     r.control("SH", ["DIFFERENCES FROM KMOD"]);
     r.text([roman(
-        "kmod's binary also offers modprobe; rkmod does not yet, and is meant to be \
-         installed beside kmod. Invoked as kmod, rkmod takes kmod's commands (help, list, \
+        "rkmod offers every tool of kmod's binary, and is meant to be installed beside kmod \
+         until its modprobe and depmod have been proven on the system. Invoked as kmod, rkmod takes kmod's commands (help, list, \
          static-nodes); see kmod(8). modaudit exists only in rkmod. The \
          differences of each tool are listed on its page.",
     )]);
@@ -631,7 +665,7 @@ fn see_also(r: &mut Roff, this: &str) {
         .filter(|n| *n != this)
         .map(|n| format!("{n}(8)"))
         .collect();
-    refs.extend(["modprobe(8)", "modules.dep(5)"].map(String::from));
+    refs.push("modules.dep(5)".to_string());
     r.control("SH", ["SEE ALSO"]);
     let mut line = Vec::new();
     for (i, x) in refs.iter().enumerate() {

@@ -31,6 +31,7 @@ complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "rmmod" -d 'Remove modul
 complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "lsmod" -d 'Show the status of modules in the Linux kernel'
 complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "list" -d 'Show the status of modules in the Linux kernel'
 complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "modinfo" -d 'Show information about Linux kernel modules'
+complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "modprobe" -d 'Add and remove modules from the Linux kernel, with their dependencies'
 complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "depmod" -d 'Generate modules.dep and map files'
 complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "modaudit" -d 'Tell, before loading, whether kernel modules can ever be unloaded'
 complete -c rkmod -n "__fish_rkmod_needs_command" -f -a "static-nodes" -d 'Print the device nodes that load a module when opened, from the running kernel\'s modules.devname'
@@ -71,6 +72,30 @@ complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s m -l modname -d 
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -l json -d 'Print one JSON object per module (one per line) instead of text'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s V -l version -d 'Show version'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modinfo" -s h -l help -d 'Print help'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s w -l wait -d 'When removing, wait up to MSEC for the module to be unused (0: no limit)' -r
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s C -l config -d 'Read PATH instead of the modprobe.d directories (repeatable)' -r -F
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s d -l dirname -d 'Use DIR as the root of /lib/modules' -r
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s S -l set-version -d 'Use VERSION instead of `uname -r`' -r
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s a -l all -d 'Consider every operand a module to insert (or remove, with -r)'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s r -l remove -d 'Remove modules instead of inserting them'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -l remove-holders -l remove-dependencies -d 'Also remove the modules holding the module (use with -r)'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -l first-time -d 'Fail if the module is already inserted (or, with -r, not loaded)'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s i -l ignore-install -l ignore-remove -d 'Ignore install and remove commands (and the module\'s softdeps)'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s b -l use-blacklist -d 'Apply the blacklist to module names too, not only to aliases'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s f -l force -d 'DANGEROUS: force insertion or removal; implies --force-modversion and --force-vermagic'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -l force-modversion -d 'Ignore the module\'s symbol versions'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -l force-vermagic -d 'Ignore the module\'s version magic'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s R -l resolve-alias -l show-alias -d 'Only print the modules the name resolves to'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s D -l show-depends -d 'Only print what would be inserted (insmod/install/builtin lines)'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s c -l show-config -l showconfig -d 'Print the configuration and the index aliases'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -l show-modversions -l dump-modversions -d 'Print the symbol versions a module file needs'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -l show-exports -d 'Print the symbols a module file exports, with their CRCs'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s n -l dry-run -l show -d 'Do not change anything (with -v: print what would be done)'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s s -l syslog -d 'Print to syslog, not stderr'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s q -l quiet -d 'No messages at all'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s v -l verbose -d 'More messages; print what is done'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s V -l version -d 'Show version'
+complete -c rkmod -n "__fish_rkmod_using_subcommand modprobe" -s h -l help -d 'Print help'
 complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s b -l basedir -d 'Use an image of a module tree: read BASEDIR/MODULEDIR/VERSION' -r -F
 complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s m -l moduledir -d 'Directory of the modules under BASEDIR and OUTDIR (default lib/modules)' -r -F
 complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s o -l outdir -d 'Write the indexes to OUTDIR/MODULEDIR/VERSION instead' -r -F
@@ -97,14 +122,15 @@ tmpfiles\t'tmpfiles.d(5) lines for systemd-tmpfiles: each node, and its parent d
 devname\t'modules.devname\'s own format'"
 complete -c rkmod -n "__fish_rkmod_using_subcommand static-nodes" -s o -l output -d 'Write to FILE (created with its parent directories) instead of standard output' -r -F
 complete -c rkmod -n "__fish_rkmod_using_subcommand static-nodes" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo depmod modaudit static-nodes help" -f -a "insmod" -d 'Insert a module into the Linux kernel'
-complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo depmod modaudit static-nodes help" -f -a "rmmod" -d 'Remove modules from the Linux kernel'
-complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo depmod modaudit static-nodes help" -f -a "lsmod" -d 'Show the status of modules in the Linux kernel'
-complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo depmod modaudit static-nodes help" -f -a "modinfo" -d 'Show information about Linux kernel modules'
-complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo depmod modaudit static-nodes help" -f -a "depmod" -d 'Generate modules.dep and map files'
-complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo depmod modaudit static-nodes help" -f -a "modaudit" -d 'Tell, before loading, whether kernel modules can ever be unloaded'
-complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo depmod modaudit static-nodes help" -f -a "static-nodes" -d 'Print the device nodes that load a module when opened, from the running kernel\'s modules.devname'
-complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo depmod modaudit static-nodes help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modprobe depmod modaudit static-nodes help" -f -a "insmod" -d 'Insert a module into the Linux kernel'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modprobe depmod modaudit static-nodes help" -f -a "rmmod" -d 'Remove modules from the Linux kernel'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modprobe depmod modaudit static-nodes help" -f -a "lsmod" -d 'Show the status of modules in the Linux kernel'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modprobe depmod modaudit static-nodes help" -f -a "modinfo" -d 'Show information about Linux kernel modules'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modprobe depmod modaudit static-nodes help" -f -a "modprobe" -d 'Add and remove modules from the Linux kernel, with their dependencies'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modprobe depmod modaudit static-nodes help" -f -a "depmod" -d 'Generate modules.dep and map files'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modprobe depmod modaudit static-nodes help" -f -a "modaudit" -d 'Tell, before loading, whether kernel modules can ever be unloaded'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modprobe depmod modaudit static-nodes help" -f -a "static-nodes" -d 'Print the device nodes that load a module when opened, from the running kernel\'s modules.devname'
+complete -c rkmod -n "__fish_rkmod_using_subcommand help; and not __fish_seen_subcommand_from insmod rmmod lsmod modinfo modprobe depmod modaudit static-nodes help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 
 # Module names: added to clap_complete's script by rkmod's examples/gendocs.rs.
 function __rkmod_loaded_modules

@@ -152,7 +152,7 @@ fn load_strerror(errno: Errno) -> String {
 }
 
 /// What a load error usually means, beyond kmod's words (kernel/module/main.c `load_module`).
-fn load_hint(errno: Errno) -> Option<&'static str> {
+pub fn load_hint(errno: Errno) -> Option<&'static str> {
     Some(match errno {
         Errno::EEXIST => "a module of that name is already loaded",
         Errno::EPERM => {

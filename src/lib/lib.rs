@@ -29,6 +29,7 @@ pub mod fuzz;
 pub mod insert;
 pub mod kernel;
 pub mod moddir;
+pub mod modprobe;
 pub mod names;
 pub mod parallel;
 pub mod remove;

@@ -63,7 +63,7 @@ pub fn require(program: &str, package: &str, what: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Launching
 
-/// The built binary of our tool `name`: one of the six tools or `rkmod`.
+/// The built binary of our tool `name`: one of the seven tools or `rkmod`.
 pub fn bin(name: &str) -> &'static str {
     match name {
         "rkmod" => env!("CARGO_BIN_EXE_rkmod"),
@@ -73,12 +73,15 @@ pub fn bin(name: &str) -> &'static str {
         "modinfo" => env!("CARGO_BIN_EXE_modinfo"),
         "modaudit" => env!("CARGO_BIN_EXE_modaudit"),
         "depmod" => env!("CARGO_BIN_EXE_depmod"),
+        "modprobe" => env!("CARGO_BIN_EXE_modprobe"),
         other => panic!("no binary {other}"),
     }
 }
 
 /// The tools the multicall binary runs.
-pub const TOOLS: [&str; 6] = ["insmod", "rmmod", "lsmod", "modinfo", "depmod", "modaudit"];
+pub const TOOLS: [&str; 7] = [
+    "insmod", "rmmod", "lsmod", "modinfo", "modprobe", "depmod", "modaudit",
+];
 
 /// A program about to run: a `Command` with a clean environment, plus what `Command` lacks
 /// (bytes for stdin, a timeout).

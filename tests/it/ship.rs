@@ -202,10 +202,10 @@ fn make_install_layout() {
         "usr/sbin/rkmod".to_string(),
         "usr/share/man/man8/rkmod.8".to_string(),
     ];
-    // kmod and depmod are links too, but never in SBINDIR: rkmod's depmod lacks options kernel
+    // kmod, depmod and modprobe are links too, but never in SBINDIR: rkmod's depmod lacks options kernel
     // packages use, and an initramfs builder links modprobe to the kmod it finds. They go to
     // the private directory, with rkmod- man pages and no completions, in every layout.
-    const PARTIAL: [&str; 2] = ["kmod", "depmod"];
+    const PARTIAL: [&str; 3] = ["kmod", "depmod", "modprobe"];
     for t in PARTIAL {
         want.push(format!("usr/lib/rkmod/{t}"));
         want.push(format!("usr/share/man/man8/rkmod-{t}.8"));
@@ -274,6 +274,7 @@ fn make_install_beside_kmod() {
             "usr/lib/rkmod/kmod",
             "usr/lib/rkmod/lsmod",
             "usr/lib/rkmod/modinfo",
+            "usr/lib/rkmod/modprobe",
             "usr/lib/rkmod/rmmod",
             "usr/sbin/modaudit",
             "usr/sbin/rkmod",
@@ -287,6 +288,7 @@ fn make_install_beside_kmod() {
             "usr/share/man/man8/rkmod-kmod.8",
             "usr/share/man/man8/rkmod-lsmod.8",
             "usr/share/man/man8/rkmod-modinfo.8",
+            "usr/share/man/man8/rkmod-modprobe.8",
             "usr/share/man/man8/rkmod-rmmod.8",
             "usr/share/man/man8/rkmod.8",
             "usr/share/zsh/site-functions/_modaudit",

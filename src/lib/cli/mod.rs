@@ -8,6 +8,7 @@ pub mod kmod;
 pub mod lsmod;
 pub mod modaudit;
 pub mod modinfo;
+pub mod modprobe;
 pub mod multicall;
 pub mod rmmod;
 
@@ -63,6 +64,11 @@ impl Io<'_> {
     /// Prints `<prog>: WARNING: <msg>` on standard error.
     pub fn warning(&mut self, msg: impl std::fmt::Display) {
         self.log(libc::LOG_WARNING, "WARNING", &msg.to_string());
+    }
+
+    /// Prints `<prog>: NOTICE: <msg>` on standard error.
+    pub fn notice(&mut self, msg: impl std::fmt::Display) {
+        self.log(libc::LOG_NOTICE, "NOTICE", &msg.to_string());
     }
 
     /// Prints `<prog>: INFO: <msg>` (verbose output) on standard error.

@@ -48,6 +48,12 @@ pub const TOOLS: &[Tool] = &[
         command: <cli::modinfo::ModinfoArgs as clap::CommandFactory>::command,
     },
     Tool {
+        name: "modprobe",
+        aliases: &[],
+        main: cli::modprobe::main,
+        command: <cli::modprobe::ModprobeArgs as clap::CommandFactory>::command,
+    },
+    Tool {
         name: "depmod",
         aliases: &[],
         main: cli::depmod::main,
@@ -89,7 +95,7 @@ pub fn command() -> Command {
         .long_about(
             "Linux kernel-module tools in one binary.\n\n\
              rkmod runs the tool it is invoked as: installed as symbolic links named insmod, \
-             rmmod, lsmod, modinfo and modaudit, each behaves as that tool, as kmod's tools are \
+             rmmod, lsmod, modinfo, modprobe, depmod and modaudit, each behaves as that tool, as kmod's tools are \
              links to kmod. Invoked as rkmod, the first argument names the tool and the rest are \
              its arguments: `rkmod rmmod --wait foo` is `rmmod --wait foo`, and messages are \
              prefixed with the tool's name. `rkmod list` is lsmod and `rkmod static-nodes` is \
@@ -217,7 +223,7 @@ mod tests {
             tool_by_subcommand(OsStr::new("modinfo")).unwrap().name,
             "modinfo"
         );
-        assert!(tool_by_subcommand(OsStr::new("modprobe")).is_none());
+        assert!(tool_by_subcommand(OsStr::new("modpost")).is_none());
     }
 
     #[test]

@@ -272,6 +272,50 @@ impl Index {
         out
     }
 
+    /// Every key and value, as libkmod's `index_dump` writes them: `PREFIX KEY VALUE\n` lines,
+    /// keys in byte order, each key's values in stored order.
+    pub fn dump(&self, prefix: &[u8], out: &mut Vec<u8>) {
+        let mut key = Vec::new();
+        let mut budget = self.data().len().max(1024);
+        self.dump_node(self.root, &mut key, prefix, out, 0, &mut budget);
+    }
+
+    fn dump_node(
+        &self,
+        reference: u32,
+        key: &mut Vec<u8>,
+        prefix: &[u8],
+        out: &mut Vec<u8>,
+        depth: usize,
+        budget: &mut usize,
+    ) {
+        if depth > MAX_DEPTH || *budget == 0 {
+            return;
+        }
+        *budget -= 1;
+        let Some(node) = self.node(reference) else {
+            return;
+        };
+        let pushed = node.prefix.len();
+        key.extend_from_slice(node.prefix);
+        for (_, v) in self.values(&node) {
+            out.extend_from_slice(prefix);
+            out.extend_from_slice(key);
+            out.push(b' ');
+            out.extend_from_slice(v);
+            out.push(b'\n');
+        }
+        for k in 0..node.children.len() / 4 {
+            let ch = node.first.wrapping_add(k as u8);
+            if let Some(r) = self.child(&node, ch) {
+                key.push(ch);
+                self.dump_node(r, key, prefix, out, depth + 1, budget);
+                key.pop();
+            }
+        }
+        key.truncate(key.len() - pushed);
+    }
+
     /// Collects every value below `node` (from prefix position `j`) whose full pattern matches.
     #[allow(clippy::too_many_arguments)]
     fn wild_all(

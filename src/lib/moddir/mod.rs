@@ -230,6 +230,48 @@ impl ModuleDir {
         Ok(Some(self.wild(Which::BuiltinAlias, &alias, true)?))
     }
 
+    /// The `modules.dep` line of module `name` (`path: dep dep...`), from `modules.dep.bin` or
+    /// the text file when the binary index is missing.
+    pub fn dep_line(&self, name: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(match self.index(Which::Dep)? {
+            Some(idx) => idx.search(name),
+            None => self.dep_text_line(name),
+        })
+    }
+
+    /// The modules of every `modules.alias.bin` pattern matching `key`, by priority.
+    pub fn alias_targets(&self, key: &[u8]) -> Result<Vec<Vec<u8>>> {
+        self.wild_values(Which::Alias, key)
+    }
+
+    /// The owners of `symbol:NAME` in `modules.symbols.bin`, by priority.
+    pub fn symbol_owners(&self, key: &[u8]) -> Result<Vec<Vec<u8>>> {
+        self.wild_values(Which::Symbols, key)
+    }
+
+    /// The builtin modules of every `modules.builtin.alias.bin` pattern matching `key`.
+    pub fn builtin_alias_targets(&self, key: &[u8]) -> Result<Vec<Vec<u8>>> {
+        self.wild_values(Which::BuiltinAlias, key)
+    }
+
+    fn wild_values(&self, which: Which, key: &[u8]) -> Result<Vec<Vec<u8>>> {
+        Ok(self
+            .index(which)?
+            .map(|idx| idx.search_wild(key).into_iter().map(|v| v.value).collect())
+            .unwrap_or_default())
+    }
+
+    /// `modprobe -c`'s index dump: `alias KEY MODULE` for `modules.alias.bin`, then
+    /// `alias symbol:NAME MODULE` for `modules.symbols.bin`. Missing indexes give nothing.
+    pub fn dump_aliases(&self, out: &mut Vec<u8>) -> Result<()> {
+        for which in [Which::Alias, Which::Symbols] {
+            if let Some(idx) = self.index(which)? {
+                idx.dump(b"alias ", out);
+            }
+        }
+        Ok(())
+    }
+
     /// Whether `name` is a builtin module (listed in `modules.builtin.bin`).
     pub fn is_builtin(&self, name: &[u8]) -> Result<bool> {
         Ok(self.builtin_exact(name)?.is_some())
