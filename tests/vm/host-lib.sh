@@ -3,6 +3,7 @@
 # missing-prerequisite banner and installing Debian packages. The sourcing script sets $ci (1
 # under CI=true) and defines log().
 
+# shellcheck disable=SC2154 # ci comes from the sourcing script
 # prereq_missing LINE...: outside CI a loud skip (exit 0), under CI a failure (STYLE.md 12).
 prereq_missing() {
 	local bar='!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!'

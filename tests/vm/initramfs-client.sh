@@ -58,8 +58,9 @@ while [[ $# -gt 0 ]]; do
 	esac
 done
 case $tools in kmod | rk) ;; *) log "--tools must be kmod or rk"; usage 2 ;; esac
+# shellcheck disable=SC2034 # for host-lib.sh
 case ${CI:-} in true | 1 | yes) ci=1 ;; *) ci=0 ;; esac
-# shellcheck source=host-lib.sh
+# shellcheck source=SCRIPTDIR/host-lib.sh
 . "$here/host-lib.sh"
 
 # --- prerequisites -------------------------------------------------------------------------------
@@ -101,6 +102,7 @@ work=$out/work
 passes=0 fails=0
 pass() { passes=$((passes + 1)); echo "  PASS $*"; }
 fail() { fails=$((fails + 1)); echo "  FAIL $*"; }
+# shellcheck disable=SC2317 # called through check
 not_grep() { ! grep -q "$@"; }
 check() { # check NAME DETAILS CMD...
 	local name=$1 details=$2
@@ -296,6 +298,7 @@ check root-reached "RKCLIENT-OK: the root file system's init ran" grep -q '^RKCL
 check root-on-vda "/ is /dev/vda, ext4" grep -qE '^RKCLIENT-ROOT /dev/vda / ext4 ' "$logf.txt"
 # by CALL_ERE MODULE: a successful modprobe call matching CALL_ERE ran while MODULE appeared
 # (udev runs several at once, so a line may also list modules that another call loaded).
+# shellcheck disable=SC2317 # called through check
 by() { grep -qE "^RKCLIENT-MODPROBE modprobe $1 rc=0 appeared:.* $2( |\$)" "$logf.txt"; }
 # ext4 also needs crc32c for its metadata checksums: its "softdep pre: crypto-crc32c".
 for m in virtio_pci virtio_blk ext4 jbd2 mbcache crc16 crc32c_generic; do

@@ -75,11 +75,12 @@ fi
 # shellcheck disable=SC2206 # split the comma/space separated scenario names
 scenarios=(${scenarios[*]:-})
 
+# shellcheck disable=SC2034 # also for host-lib.sh
 case ${CI:-} in true | 1 | yes) ci=1 ;; *) ci=0 ;; esac
 
 # --- prerequisites -------------------------------------------------------------------------------
 # prereq_missing, as_root, apt_install, is_static_busybox
-# shellcheck source=host-lib.sh
+# shellcheck source=SCRIPTDIR/host-lib.sh
 . "$here/host-lib.sh"
 
 # command:package pairs; busybox is special (must be the static build).

@@ -12,6 +12,7 @@ t_require_tools tools "$RK_MODPROBE" || t_done
 
 conf=/etc/modprobe.d/rkmod-compare.conf
 mkdir -p /etc/modprobe.d
+# shellcheck disable=SC2016 # $CMDLINE_OPTS is for modprobe to expand
 printf '%s\n' \
 	'# scenarios/modprobe-vs-kmod.sh' \
 	'alias rkmod-ramdisk brd' \

@@ -49,7 +49,7 @@ order() {
 # unload NAME... (in load order): clean up with kmod's rmmod (not a tool under test), newest
 # first, whatever is still loaded.
 unload() {
-	local rmmod=$RMMOD
+	local rmmod="$RMMOD"
 	RMMOD=$KMOD_RMMOD
 	t_unload_list "$@" >/dev/null
 	RMMOD=$rmmod
@@ -246,7 +246,7 @@ for name in '../../../../bin/busybox' 'kernel/net/llc/llc.ko' 'a/b' "x;touch $T_
 done
 t_run hostile-remove nonzero -- "$MODPROBE" -r -- "x;touch $T_DIR/pwned4"
 t_expect_eq hostile-nothing-loaded "$(snap)" "$snap0"
-t_expect_eq hostile-nothing-run "[$(ls "$T_DIR" | grep pwned)]" "[]"
+t_expect_eq hostile-nothing-run "[$(find "$T_DIR" -name 'pwned*')]" "[]"
 
 rm -f "$conf"
 t_expect_eq left-as-found "$(snap)" "$before"
