@@ -24,7 +24,7 @@ repo=$(cd "$here/.." && pwd)
 secs=${1:-600}
 shift || true
 targets=("$@")
-all=(module_file proc_modules index text_files signature force_strip loaded tool_output)
+all=(module_file proc_modules index text_files signature force_strip loaded tool_output modprobe_config)
 ((${#targets[@]})) || targets=("${all[@]}")
 debian=${RKMOD_DEBIAN_DIR:-$repo/target/debian}
 # No AddressSanitizer by default: the parsers have no unsafe code and the C decompressors are not
@@ -96,6 +96,10 @@ seed() { # TARGET: fill fuzz/corpus/TARGET once
 		printf 'nvidia 56713216 123 nvidia_modeset, Live 0x0 (POE)\ngoing 100 -1 - Unloading 0x0 (OE-)\n\0' >"$c/vanished"
 		printf 'x 1 - - Live 0x0\n\0\0\0\0\0' >"$c/builtin"
 		printf 'c 4096 0 - Loading 0x0\n\0notanumber\0-1\0\0coming\n\0' >"$c/coming" ;;
+	modprobe_config)
+		# modprobe.d lines of every kind, then after a NUL a kernel command line.
+		printf 'alias my-d d\noptions d a=1\t"b c"\ninstall d echo $CMDLINE_OPTS\nremove d x\nblacklist e-f\nsoftdep d pre: a  post: b\nweakdep d  x y\n# c\n  #x\nbad\noptions x-[a-b] \\\n  y\n\0root=/dev/sda d.p=1 "d.q=a b" modprobe.blacklist=a,b-c .x=1 a.b.c=1 -- init.x=1\n' >"$c/all"
+		if [[ -d $debian/6.1 ]]; then cp "$debian"/6.1/lib/modules/*/modules.softdep "$c/softdep"; fi ;;
 	index_writer)
 		# KEY VALUE lines, as depmod indexes them: aliases and symbols of real modules.
 		printf 'rk_basic extra/rk_basic.ko\nrk-basic-alias rk_basic\npci:v00008086d*sv*sd*bc*sc*i* e1000e\n' >"$c/small"

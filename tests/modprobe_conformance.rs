@@ -137,6 +137,15 @@ fn compare(what: &str, args: &[OsString], cmdline: Option<&Path>, failures: &mut
     }
 }
 
+fn no_failures(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
 fn os(v: &[&str]) -> Vec<OsString> {
     v.iter().map(OsString::from).collect()
 }
@@ -292,12 +301,7 @@ fn show_depends_and_resolve_every_name_of_both_trees() {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} differences:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    no_failures(&failures);
     eprintln!("modprobe conformance: {counted} names with -D and -R");
 }
 
@@ -428,12 +432,7 @@ fn configuration_and_dry_runs_with_every_directive() {
         );
     }
     std::fs::remove_dir_all(&work).unwrap();
-    assert!(
-        failures.is_empty(),
-        "{} differences:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    no_failures(&failures);
 }
 
 #[test]
@@ -481,12 +480,7 @@ fn kernel_command_line_bound_over_proc_cmdline() {
         }
     }
     std::fs::remove_dir_all(&work).unwrap();
-    assert!(
-        failures.is_empty(),
-        "{} differences:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    no_failures(&failures);
 }
 
 #[test]
@@ -518,12 +512,7 @@ fn show_modversions_and_exports_of_module_files() {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} differences:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    no_failures(&failures);
 }
 
 #[test]
@@ -538,11 +527,6 @@ fn usage_errors_as_kmod() {
     ] {
         compare(&format!("{args:?}"), &os(args), None, &mut failures);
     }
-    assert!(
-        failures.is_empty(),
-        "{} differences:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    no_failures(&failures);
     let _ = OsStr::new("");
 }

@@ -73,6 +73,21 @@ pub fn text_files(data: &[u8]) {
     let _ = crate::names::normalize_alias(data);
 }
 
+/// modprobe's configuration: the input up to the first NUL as a modprobe.d file, the rest as
+/// `/proc/cmdline`; then `modprobe -c`'s text of it, and the input as `MODPROBE_OPTIONS`.
+pub fn modprobe_config(data: &[u8]) {
+    let (file, cmdline) = match data.iter().position(|&b| b == 0) {
+        Some(at) => (&data[..at], &data[at + 1..]),
+        None => (data, &[][..]),
+    };
+    let mut config = crate::modprobe::config::Config::new();
+    config.parse_file(file, "fuzz.conf");
+    config.parse_kcmdline(cmdline);
+    let mut out = Vec::new();
+    config.show(&mut out);
+    let _ = crate::modprobe::split_env_options(data);
+}
+
 /// The appended signature: the input as a module's tail (trailer checks, then PKCS#7), and the
 /// input as the PKCS#7 blob itself inside a well-formed trailer.
 pub fn signature(data: &[u8]) {

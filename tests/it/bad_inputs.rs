@@ -761,3 +761,88 @@ fn a_cut_string_table_is_an_error_not_a_removable_verdict() {
         &[&s, "string table"],
     );
 }
+
+/// modprobe gets names from unprivileged users through the kernel (`request_module` runs
+/// `modprobe -q -- NAME`). None of these resolves to a file (a name is only ever a key of
+/// depmod's indexes or of modprobe.d), none reaches a shell or the kernel: each is one FATAL
+/// line, as in kmod, and exit status 1. With -r, likewise. Operands starting with `/` or `./`
+/// are files by kmod's rule (only root runs modprobe with its own operands).
+#[test]
+fn hostile_modprobe_names() {
+    let root = FakeRoot::empty();
+    let dir = "lib/modules/9.9.9-rkfake";
+    root.write(
+        &format!("{dir}/extra/rk_basic.ko"),
+        std::fs::read(fixture("rk_basic.ko")).unwrap(),
+    );
+    let out = ours("depmod")
+        .args([
+            "-b".as_ref(),
+            root.path().as_os_str(),
+            "9.9.9-rkfake".as_ref(),
+        ])
+        .output();
+    assert_status(&out, 0, "depmod");
+    let pwned = root.path().join("pwned");
+    root.write(
+        "etc/modprobe.d/x.conf",
+        "install rk_basic echo $CMDLINE_OPTS >/dev/null\n",
+    );
+    let long = "a".repeat(4096);
+    let longer = "b".repeat(70000);
+    let shell = format!("$(touch {})", pwned.display());
+    let names: Vec<&str> = vec![
+        "../x",
+        "a/b",
+        "..",
+        "../../../../etc/passwd",
+        "extra/rk_basic.ko",
+        "rk_basic/../rk_basic",
+        &shell,
+        "`touch pwned`",
+        "a;touch pwned",
+        "a\ntouch pwned",
+        &long,
+        &longer,
+        "*",
+        "[",
+        "a]",
+        "symbol:*",
+        "",
+        " ",
+    ];
+    for name in &names {
+        for mode in [&["-q"][..], &[], &["-r"], &["-D"], &["-R"]] {
+            let out = root
+                .tool("modprobe")
+                .args(mode)
+                .arg("--")
+                .arg(name)
+                .timeout(Duration::from_secs(10))
+                .output();
+            let what = format!("modprobe {mode:?} {:.60}", name);
+            let err = text(&out.stderr);
+            assert!(!err.contains("panicked"), "{what}: {err}");
+            assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+            assert!(out.stdout.is_empty(), "{what}");
+            if mode == ["-q"] || (mode == ["-r"] && name.contains(['[', ']'])) {
+                assert!(err.is_empty(), "{what}: {err}");
+            } else {
+                assert!(
+                    err.starts_with("modprobe: FATAL: Module ") && err.lines().count() == 1
+                        || name.contains('\n') && err.lines().count() == 2,
+                    "{what}: {err}"
+                );
+            }
+        }
+    }
+    assert!(!pwned.exists() && !root.path().join("pwned").exists());
+    assert!(root.calls().is_empty(), "{:?}", root.calls());
+    // A directory given as a path is refused by the kernel's rules, not read as a module.
+    let out = root.ours("modprobe", &["-n", "/"]);
+    assert_status(&out, 1, "modprobe /");
+    assert_eq!(
+        text(&out.stderr),
+        "modprobe: FATAL: Failed to get module from path /: No such file or directory\n"
+    );
+}

@@ -11,7 +11,7 @@ use crate::harness::root;
 /// A fuzz target's name and its entry function.
 type Target = (&'static str, fn(&[u8]));
 
-const TARGETS: [Target; 9] = [
+const TARGETS: [Target; 10] = [
     ("module_file", rkmod::fuzz::module_file),
     ("proc_modules", rkmod::fuzz::proc_modules),
     ("index", rkmod::fuzz::index),
@@ -21,6 +21,7 @@ const TARGETS: [Target; 9] = [
     ("loaded", rkmod::fuzz::loaded),
     ("tool_output", rkmod::fuzz::tool_output),
     ("index_writer", rkmod::fuzz::index_writer),
+    ("modprobe_config", rkmod::fuzz::modprobe_config),
 ];
 
 /// The input files in `dir`, sorted; none if it does not exist.
@@ -80,7 +81,8 @@ mod replay {
         force_strip,
         loaded,
         tool_output,
-        index_writer
+        index_writer,
+        modprobe_config
     );
 }
 

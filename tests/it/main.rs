@@ -12,6 +12,7 @@ mod kmod;
 mod lsmod;
 mod modaudit;
 mod modinfo;
+mod modprobe;
 mod multicall;
 mod rmmod;
 mod ship;

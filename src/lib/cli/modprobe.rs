@@ -239,7 +239,7 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
         let mut log = Log {
             verbose,
             all: args.all,
-            show: args.show_depends || args.verbose > 0,
+            show: args.show_depends || verbose > 4,
             out: &mut out,
             emit: &mut emit,
         };

@@ -20,6 +20,14 @@ use crate::names;
 /// kmod's `PATH_MAX`: a longer name is cut there before lookup.
 const PATH_MAX: usize = 4096;
 
+/// The command of the first line whose pattern matches `name` (kmod takes only the first).
+fn first_command(lines: &[crate::modprobe::config::ForModule], name: &[u8]) -> Option<Vec<u8>> {
+    lines
+        .iter()
+        .find(|c| fnmatch(&c.module, name))
+        .map(|c| c.text.clone())
+}
+
 /// Index of a module object in [`Modules`].
 pub type Id = usize;
 
@@ -51,15 +59,15 @@ pub struct Modules<'a> {
     keys: HashMap<Vec<u8>, Id>,
     /// libkmod's messages (`failed to lookup dependency ...`), printed as ERRORs.
     pub messages: Vec<String>,
+    reported: Vec<String>,
 }
 
-/// Why a lookup found nothing usable.
-#[derive(Debug)]
+/// Why a lookup found nothing usable: the name has an unbalanced bracket (libkmod: EINVAL).
+/// (An index that cannot be read counts as empty, as in libkmod.)
+#[derive(Debug, PartialEq, Eq)]
 pub enum LookupError {
-    /// The name has an unbalanced bracket (libkmod: EINVAL).
+    /// Unbalanced bracket.
     Invalid,
-    /// An index could not be read.
-    Index(Error),
 }
 
 impl<'a> Modules<'a> {
@@ -71,6 +79,7 @@ impl<'a> Modules<'a> {
             mods: Vec::new(),
             keys: HashMap::new(),
             messages: Vec::new(),
+            reported: Vec::new(),
         }
     }
 
@@ -146,14 +155,14 @@ impl<'a> Modules<'a> {
             return Ok(found);
         }
         if !name.contains(&b':')
-            && let Some(line) = self.dir.dep_line(&name).map_err(LookupError::Index)?
+            && let Some(line) = self.soft(self.dir.dep_line(&name))
         {
             let id = self.by_name(&name);
             self.parse_dep_line(id, &line);
             return Ok(vec![id]);
         }
         if name.starts_with(b"symbol:") {
-            let owners = self.dir.symbol_owners(&name).map_err(LookupError::Index)?;
+            let owners = self.soft(self.dir.symbol_owners(&name));
             if !owners.is_empty() {
                 return Ok(self.aliased(owners, &name, false));
             }
@@ -168,20 +177,31 @@ impl<'a> Modules<'a> {
             self.mods[id].remove = Some(Some(c.text.clone()));
             return Ok(vec![id]);
         }
-        let targets = self.dir.alias_targets(&name).map_err(LookupError::Index)?;
+        let targets = self.soft(self.dir.alias_targets(&name));
         if !targets.is_empty() {
             return Ok(self.aliased(targets, &name, false));
         }
-        if self.dir.is_builtin(&name).map_err(LookupError::Index)? {
+        if self.soft(self.dir.is_builtin(&name)) {
             let id = self.by_name(&name);
             self.mods[id].builtin = Some(true);
             return Ok(vec![id]);
         }
-        let targets = self
-            .dir
-            .builtin_alias_targets(&name)
-            .map_err(LookupError::Index)?;
+        let targets = self.soft(self.dir.builtin_alias_targets(&name));
         Ok(self.aliased(targets, &name, true))
+    }
+
+    /// An index that cannot be read counts as empty, as libkmod counts it; unless it is an empty
+    /// file (depmod writes those for missing inputs), it is reported once.
+    fn soft<T: Default>(&mut self, r: Result<T, Error>) -> T {
+        r.unwrap_or_else(|e| {
+            let empty = std::fs::metadata(e.path()).is_ok_and(|m| m.len() == 0);
+            let msg = format!("ignoring {}", e);
+            if !empty && !self.reported.contains(&msg) {
+                self.reported.push(msg.clone());
+                self.messages.push(msg);
+            }
+            T::default()
+        })
     }
 
     fn aliased(&mut self, targets: Vec<Vec<u8>>, alias: &[u8], builtin: bool) -> Vec<Id> {
@@ -242,7 +262,7 @@ impl<'a> Modules<'a> {
     pub fn deps(&mut self, id: Id) -> Result<Vec<Id>, Error> {
         if self.mods[id].deps.is_none() {
             let name = self.mods[id].name.clone();
-            match self.dir.dep_line(&name)? {
+            match self.soft(self.dir.dep_line(&name)) {
                 Some(line) => self.parse_dep_line(id, &line),
                 None => self.mods[id].deps = Some(Vec::new()),
             }
@@ -274,32 +294,14 @@ impl<'a> Modules<'a> {
     /// The install command: the one the lookup attached, else the first `install` line whose
     /// pattern matches the name.
     pub fn install_command(&mut self, id: Id) -> Option<Vec<u8>> {
-        if self.mods[id].install.is_none() {
-            let name = &self.mods[id].name;
-            let c = self
-                .config
-                .installs
-                .iter()
-                .find(|c| fnmatch(&c.module, name))
-                .map(|c| c.text.clone());
-            self.mods[id].install = Some(c);
-        }
-        self.mods[id].install.clone().flatten()
+        let first = first_command(&self.config.installs, &self.mods[id].name);
+        self.mods[id].install.get_or_insert(first).clone()
     }
 
     /// The remove command, as [`Modules::install_command`].
     pub fn remove_command(&mut self, id: Id) -> Option<Vec<u8>> {
-        if self.mods[id].remove.is_none() {
-            let name = &self.mods[id].name;
-            let c = self
-                .config
-                .removes
-                .iter()
-                .find(|c| fnmatch(&c.module, name))
-                .map(|c| c.text.clone());
-            self.mods[id].remove = Some(c);
-        }
-        self.mods[id].remove.clone().flatten()
+        let first = first_command(&self.config.removes, &self.mods[id].name);
+        self.mods[id].remove.get_or_insert(first).clone()
     }
 
     /// The options given for the module's name or for the alias it was found by, joined with

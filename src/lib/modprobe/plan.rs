@@ -508,6 +508,11 @@ pub fn remove(
             }
         }
     }
+    // Removing its holders (with their unused dependencies) may have removed it already: gone
+    // is success, as kmod after 34 counts it, not a failed delete_module.
+    if cmd.is_none() && !flags.ignore_loaded && !flags.dry_run && k.initstate(&name).is_none() {
+        return Ok(None);
+    }
     if cmd.is_none()
         && !flags.ignore_loaded
         && flags.wait.is_none()

@@ -1,6 +1,6 @@
 //! One modprobe command: its mode (insert one module with options, insert several with `-a`,
-//! remove with `-r`, resolve with `-R`), carried out over [`lookup`], [`plan`] and a
-//! [`Kernel`], with kmod's messages and exit status.
+//! remove with `-r`, resolve with `-R`), carried out over [`crate::modprobe::lookup`],
+//! [`crate::modprobe::plan`] and a [`Kernel`], with kmod's messages and exit status.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -118,10 +118,13 @@ fn insmod(
     let shown = String::from_utf8_lossy(arg).into_owned();
     let ids: Vec<Id> = if arg.starts_with(b"/") || arg.starts_with(b"./") {
         let path = absolute(arg);
-        match std::fs::metadata(&path) {
-            Ok(_) => mods.by_path(&path).into_iter().collect(),
-            Err(e) => {
-                let cause = crate::error::io_cause(&e);
+        let found = std::fs::metadata(&path).map_err(|e| crate::error::io_cause(&e));
+        match found.and_then(|_| {
+            mods.by_path(&path)
+                .ok_or_else(|| "No such file or directory".to_string())
+        }) {
+            Ok(id) => vec![id],
+            Err(cause) => {
                 log.log(&format!("Failed to get module from path {shown}: {cause}"))?;
                 return Ok(true);
             }
@@ -130,12 +133,9 @@ fn insmod(
         match mods.lookup(arg) {
             Ok(ids) if !ids.is_empty() => ids,
             Ok(_) | Err(LookupError::Invalid) => {
+                flush_messages(mods, log);
                 let dir = mods.dir.path().display().to_string();
                 log.log(&format!("Module {shown} not found in directory {dir}"))?;
-                return Ok(true);
-            }
-            Err(LookupError::Index(e)) => {
-                log.say(Level::Error, &e.to_string());
                 return Ok(true);
             }
         }
@@ -198,10 +198,6 @@ fn rmmod(
         Ok(ids) => ids,
         // kmod returns the lookup's error without a message.
         Err(LookupError::Invalid) => return Ok(true),
-        Err(LookupError::Index(e)) => {
-            log.say(Level::Error, &e.to_string());
-            return Ok(true);
-        }
     };
     flush_messages(mods, log);
     if ids.is_empty() {
