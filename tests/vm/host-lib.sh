@@ -49,3 +49,24 @@ is_static_busybox() {
 	b=$(command -v busybox) || return 1
 	! readelf -lW "$b" 2>/dev/null | grep -q 'Requesting program interpreter'
 }
+
+# need_commands CMD:PACKAGE[?]...: apt-get install the packages of missing commands (and
+# busybox-static unless the busybox found is static), then add a line to the array `problems`
+# for each command still missing; those marked with a trailing '?' are optional.
+need_commands() {
+	local pair cmd pkg missing=()
+	for pair; do
+		cmd=${pair%%:*} pkg=${pair#*:}
+		command -v "$cmd" >/dev/null || missing+=("${pkg%\?}")
+	done
+	is_static_busybox || missing+=(busybox-static)
+	if ((${#missing[@]})); then
+		apt_install "${missing[@]}" || log "could not install ${missing[*]}"
+	fi
+	for pair; do
+		cmd=${pair%%:*} pkg=${pair#*:}
+		[[ $pkg == *\? ]] && continue
+		command -v "$cmd" >/dev/null || problems+=("$cmd not found (apt-get install $pkg)")
+	done
+	is_static_busybox || problems+=("static busybox not found (apt-get install busybox-static)")
+}

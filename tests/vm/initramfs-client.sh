@@ -64,21 +64,9 @@ case ${CI:-} in true | 1 | yes) ci=1 ;; *) ci=0 ;; esac
 . "$here/host-lib.sh"
 
 # --- prerequisites -------------------------------------------------------------------------------
-need=(mkinitramfs:initramfs-tools unmkinitramfs:initramfs-tools mkfs.ext4:e2fsprogs
-	qemu-system-x86_64:qemu-system-x86 unshare:util-linux kmod:kmod cpio:cpio)
-missing_pkgs=()
-for pair in "${need[@]}"; do
-	command -v "${pair%%:*}" >/dev/null || missing_pkgs+=("${pair#*:}")
-done
-is_static_busybox || missing_pkgs+=(busybox-static)
-if ((${#missing_pkgs[@]})); then
-	apt_install "${missing_pkgs[@]}" || log "could not install ${missing_pkgs[*]}"
-fi
 problems=()
-for pair in "${need[@]}"; do
-	command -v "${pair%%:*}" >/dev/null || problems+=("${pair%%:*} not found (apt-get install ${pair#*:})")
-done
-is_static_busybox || problems+=("static busybox not found (apt-get install busybox-static)")
+need_commands mkinitramfs:initramfs-tools unmkinitramfs:initramfs-tools mkfs.ext4:e2fsprogs \
+	qemu-system-x86_64:qemu-system-x86 unshare:util-linux kmod:kmod cpio:cpio
 [[ $(id -u) -eq 0 ]] || problems+=("not root: mkinitramfs runs in a private mount namespace (unshare -m)")
 kdir=$debian_dir/6.1
 [[ -d $kdir/lib/modules ]] || "$repo/tests/debian/fetch.sh" "$debian_dir" >&2 || log "tests/debian/fetch.sh failed"

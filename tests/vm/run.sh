@@ -83,23 +83,10 @@ case ${CI:-} in true | 1 | yes) ci=1 ;; *) ci=0 ;; esac
 # shellcheck source=SCRIPTDIR/host-lib.sh
 . "$here/host-lib.sh"
 
-# command:package pairs; busybox is special (must be the static build).
-need=(qemu-system-x86_64:qemu-system-x86 kmod:kmod depmod:kmod cpio:cpio readelf:binutils
-	xz:xz-utils gzip:gzip timeout:coreutils flock:util-linux capsh:libcap2-bin)
-missing_pkgs=()
-for pair in "${need[@]}"; do
-	command -v "${pair%%:*}" >/dev/null || missing_pkgs+=("${pair#*:}")
-done
-is_static_busybox || missing_pkgs+=(busybox-static)
-if ((${#missing_pkgs[@]})); then
-	apt_install "${missing_pkgs[@]}" || log "could not install ${missing_pkgs[*]}"
-fi
+# capsh is optional: nocap.sh falls back to unshare.
 problems=()
-for pair in "${need[@]}"; do
-	[[ ${pair%%:*} == capsh ]] && continue   # optional: nocap.sh falls back to unshare
-	command -v "${pair%%:*}" >/dev/null || problems+=("${pair%%:*} not found (apt-get install ${pair#*:})")
-done
-is_static_busybox || problems+=("static busybox not found (apt-get install busybox-static)")
+need_commands qemu-system-x86_64:qemu-system-x86 kmod:kmod depmod:kmod cpio:cpio readelf:binutils \
+	xz:xz-utils gzip:gzip timeout:coreutils flock:util-linux 'capsh:libcap2-bin?'
 ((${#problems[@]})) && prereq_missing "${problems[@]}"
 
 # Kernel trees: DIR/<k>/boot/vmlinuz-* and DIR/<k>/lib/modules/<kver>/.
