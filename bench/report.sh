@@ -4,7 +4,8 @@
 #   1. modinfo: whole trees (plain 6.1, .ko.xz 6.12) in one process, and one module per process
 #      by path and by name (bench/modinfo.sh);
 #   2. modaudit over whole trees, against kmod's modinfo over the same files (bench/modaudit.sh),
-#      and depmod over whole trees, against kmod 34.2 and kmod 30 (bench/depmod.sh);
+#      depmod over whole trees, against kmod 34.2 and kmod 30 (bench/depmod.sh), and modprobe
+#      (50 x --show-depends, one process each, and -c) against the same two (bench/modprobe.sh);
 #   3. instruction counts (valgrind --tool=callgrind) for the same kinds of work, where wall time
 #      is too noisy to trust: one module per process, and 200 modules in one process;
 #   4. in the VM (tests/vm/run.sh with RKMOD_VM_BENCH=1): lsmod with ~50 modules loaded, and
@@ -59,6 +60,7 @@ export RKMOD_MODINFO=$bin/modinfo RKMOD_MODAUDIT=$bin/modaudit RKMOD_BIN_DIR=$bi
 echo "(not run)" >"$work/modinfo.md"
 echo "(not run)" >"$work/modaudit.md"
 echo "(not run)" >"$work/depmod.md"
+echo "(not run)" >"$work/modprobe.md"
 if part host; then
 	log "modinfo (bench/modinfo.sh)"
 	"$repo/bench/modinfo.sh" >"$work/modinfo.md"
@@ -66,6 +68,8 @@ if part host; then
 	"$repo/bench/modaudit.sh" >"$work/modaudit.md"
 	log "depmod (bench/depmod.sh)"
 	RKMOD_DEPMOD=$bin/depmod "$repo/bench/depmod.sh" >"$work/depmod.md"
+	log "modprobe (bench/modprobe.sh)"
+	RKMOD_MODPROBE=$bin/modprobe "$repo/bench/modprobe.sh" >"$work/modprobe.md"
 fi
 
 # --- 3: instruction counts -------------------------------------------------------------------------
@@ -149,6 +153,13 @@ done
 	echo "Each tool indexes its own scratch copy of the tree in place; kmod 34.2 is the oracle."
 	echo
 	cat "$work/depmod.md"
+	echo
+	echo "## modprobe queries"
+	echo
+	echo "One process per module for --show-depends (as initramfs builders call it), the whole"
+	echo "configuration and alias dump for -c; the outputs are checked equal to kmod 34.2's first."
+	echo
+	cat "$work/modprobe.md"
 	echo
 	echo "## Instruction counts (valgrind --tool=callgrind)"
 	echo

@@ -224,7 +224,7 @@ fn extra(tool: &str) -> Extra {
             ],
         },
         "modprobe" => Extra {
-            names: None,
+            names: Some(Names::InstalledOrBuiltin),
             files: &[
                 (
                     "/lib/modules/$(uname -r)",
@@ -968,8 +968,9 @@ fn zsh_names(script: &mut String, name: &str, dynamic: &[(&str, Names, String)])
     for (tool, names, _) in dynamic {
         let from = format!(":({})'", marker(*names));
         let to = format!(":{}'", zsh_function(*names));
+        // Two tools completing the same names share the marker: the first replaced both.
         assert!(
-            script.contains(&from),
+            script.contains(&from) || script.contains(&to),
             "zsh completion of {name}: no action {from} for {tool}'s modules; clap_complete's output changed"
         );
         *script = script.replace(&from, &to);

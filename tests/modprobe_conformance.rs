@@ -11,7 +11,7 @@
 //! Needs `tests/debian/fetch.sh` to have prepared `target/debian` (the trees and kmod 34.2).
 //! Without it the test prints a SKIP line, or fails under `CI=true`.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -55,31 +55,36 @@ fn trees() -> Vec<(PathBuf, &'static str)> {
     out
 }
 
-/// Runs `cmd` (kmod's or ours) with `args`, inside a private mount namespace with `cmdline`
-/// bound over `/proc/cmdline` when given.
-fn run(mut cmd: Command, args: &[OsString], cmdline: Option<&Path>) -> Output {
-    let Some(c) = cmdline else {
+/// Runs `cmd` (kmod's or ours) with `args`; with `ns`, inside a private mount namespace where
+/// `ns/cmdline` (if there) is bound over `/proc/cmdline` and `ns/sys_module` (if there) over
+/// `/sys/module`: the two things kmod reads that cannot be pointed elsewhere.
+fn run(mut cmd: Command, args: &[OsString], ns: Option<&Path>) -> Output {
+    let Some(ns) = ns else {
         return cmd.args(args).output().unwrap();
     };
     let mut sh = Command::new("unshare");
     sh.arg("-m")
         .arg("sh")
         .arg("-c")
-        .arg("mount --bind \"$0\" /proc/cmdline && exec \"$@\"")
-        .arg(c)
+        .arg(
+            "set -e; if [ -e \"$0/cmdline\" ]; then mount --bind \"$0/cmdline\" /proc/cmdline; fi; \
+             if [ -d \"$0/sys_module\" ]; then mount --bind \"$0/sys_module\" /sys/module; fi; \
+             exec \"$@\"",
+        )
+        .arg(ns)
         .arg(cmd.get_program());
     sh.args(cmd.get_args()).args(args).env_clear();
     sh.output().unwrap()
 }
 
-fn kmod(args: &[OsString], cmdline: Option<&Path>) -> Output {
-    run(kmod34_tool::launcher("modprobe").unwrap(), args, cmdline)
+fn kmod(args: &[OsString], ns: Option<&Path>) -> Output {
+    run(kmod34_tool::launcher("modprobe").unwrap(), args, ns)
 }
 
-fn ours(args: &[OsString], cmdline: Option<&Path>) -> Output {
+fn ours(args: &[OsString], ns: Option<&Path>) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_modprobe"));
     c.env_clear();
-    run(c, args, cmdline)
+    run(c, args, ns)
 }
 
 /// The text after `modprobe: LEVEL: ` or `libkmod: ERROR: FUNCTION: ` of each stderr line.
@@ -98,9 +103,9 @@ fn words(stderr: &[u8]) -> Vec<String> {
 
 /// Compares one command: stdout and status exactly; every kmod stderr line must start one of
 /// ours, in order (ours may say more after kmod's words).
-fn compare(what: &str, args: &[OsString], cmdline: Option<&Path>, failures: &mut Vec<String>) {
-    let k = kmod(args, cmdline);
-    let r = ours(args, cmdline);
+fn compare(what: &str, args: &[OsString], ns: Option<&Path>, failures: &mut Vec<String>) {
+    let k = kmod(args, ns);
+    let r = ours(args, ns);
     if k.stdout != r.stdout {
         let (ks, rs) = (
             String::from_utf8_lossy(&k.stdout),
@@ -203,14 +208,14 @@ fn chunked(
     what: &str,
     args: &[OsString],
     names: &[String],
-    cmdline: Option<&Path>,
+    ns: Option<&Path>,
     failures: &mut Vec<String>,
 ) {
     for (i, chunk) in names.chunks(500).enumerate() {
         let mut a = args.to_vec();
         a.push("-a".into());
         a.extend(chunk.iter().map(OsString::from));
-        compare(&format!("{what} (chunk {i})"), &a, cmdline, failures);
+        compare(&format!("{what} (chunk {i})"), &a, ns, failures);
     }
 }
 
@@ -435,14 +440,98 @@ fn configuration_and_dry_runs_with_every_directive() {
     no_failures(&failures);
 }
 
-#[test]
-fn kernel_command_line_bound_over_proc_cmdline() {
-    let unshare_works = Command::new("unshare")
+/// Whether a private mount namespace can be made here (root, unshare(1)); a SKIP or, under CI,
+/// a failure when not.
+fn namespaces_work() -> bool {
+    let works = Command::new("unshare")
         .args(["-m", "true"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !unshare_works {
-        skip_or_fail("needs root and unshare(1) to bind a test /proc/cmdline");
+    works || skip_or_fail("needs root and unshare(1) to bind a test /proc/cmdline or /sys/module")
+}
+
+/// A loaded state in a fake /sys/module: (name, initstate or "" for none, refcnt, holders).
+fn fake_sys_module(dir: &Path, modules: &[(&str, &str, &str, &[&str])]) {
+    for (name, state, refcnt, holders) in modules {
+        let m = dir.join(name);
+        std::fs::create_dir_all(m.join("holders")).unwrap();
+        if !state.is_empty() {
+            std::fs::write(m.join("initstate"), format!("{state}\n")).unwrap();
+        }
+        std::fs::write(m.join("refcnt"), format!("{refcnt}\n")).unwrap();
+        for h in *holders {
+            std::os::unix::fs::symlink(format!("../../{h}"), m.join("holders").join(h)).unwrap();
+        }
+    }
+}
+
+/// Dry runs against a loaded state kmod reads from /sys/module (bound over it in a private
+/// namespace, for both tools): loaded dependencies skipped, a loaded or coming module, builtin
+/// code with parameters, --first-time, and removal with holders and reference counts.
+#[test]
+fn dry_runs_against_a_loaded_state() {
+    if !namespaces_work() {
+        return;
+    }
+    let work = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join(format!("modprobe-loaded-{}", std::process::id()));
+    fake_sys_module(
+        &work.join("sys_module"),
+        &[
+            ("nvme_core", "live", "1", &["nvme"]),
+            ("nvme", "live", "0", &[]),
+            ("crc64", "live", "2", &[]),
+            ("t10_pi", "coming", "0", &[]),
+            ("loop", "going", "0", &[]),
+            ("dm_mod", "", "0", &[]),
+            ("bridge", "live", "0", &[]),
+            ("stp", "live", "1", &["bridge"]),
+            ("llc", "live", "2", &["bridge", "stp"]),
+        ],
+    );
+    let mut failures = Vec::new();
+    for (root, version) in trees() {
+        let mut c = os(&["-C", "/dev/null"]);
+        c.extend(base(&root, version));
+        // Not vacuous: kmod sees the fake state (nvme loaded and unused).
+        let mut a = c.clone();
+        a.extend(os(&["-r", "-n", "-v", "nvme"]));
+        let k = kmod(&a, Some(&work));
+        assert!(k.stdout.starts_with(b"rmmod nvme\n"), "{k:?}");
+        for mode in [
+            &["-n", "-v", "nvme"][..],
+            &["-n", "-v", "--first-time", "nvme"],
+            &["-n", "-v", "--first-time", "t10-pi"],
+            &["-n", "-v", "loop"],
+            &["-n", "-v", "dm-mod"],
+            &["-n", "-v", "-a", "bridge", "stp", "crc64", "nvme"],
+            &["-r", "-n", "-v", "nvme"],
+            &["-r", "-n", "-v", "nvme_core"],
+            &["-r", "-n", "-v", "-a", "nvme_core", "crc64", "nvme"],
+            &["-r", "-n", "-v", "--remove-holders", "nvme_core"],
+            &["-r", "-n", "-v", "--first-time", "xfs"],
+            &["-r", "-n", "-v", "bridge"],
+            &["-r", "-n", "-v", "--remove-holders", "llc"],
+            &["-r", "-q", "-n", "llc"],
+        ] {
+            let mut a = c.clone();
+            a.extend(os(mode));
+            compare(
+                &format!("{version} loaded {mode:?}"),
+                &a,
+                Some(&work),
+                &mut failures,
+            );
+        }
+    }
+    std::fs::remove_dir_all(&work).unwrap();
+    no_failures(&failures);
+}
+
+#[test]
+fn kernel_command_line_bound_over_proc_cmdline() {
+    if !namespaces_work() {
         return;
     }
     let work = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -474,7 +563,7 @@ fn kernel_command_line_bound_over_proc_cmdline() {
             compare(
                 &format!("{version} cmdline {mode:?}"),
                 &a,
-                Some(&cmdline),
+                Some(&work),
                 &mut failures,
             );
         }
@@ -528,5 +617,63 @@ fn usage_errors_as_kmod() {
         compare(&format!("{args:?}"), &os(args), None, &mut failures);
     }
     no_failures(&failures);
-    let _ = OsStr::new("");
+}
+
+/// The option spellings initramfs-tools, dracut, mkinitcpio, DKMS and systemd use (reference
+/// §16), long and short, with `=` and without, and kmod's synonyms.
+#[test]
+fn option_spellings_clients_use() {
+    let mut failures = Vec::new();
+    for (root, version) in trees() {
+        let dir = root.join("lib/modules").join(version);
+        let file = |rel: &str| -> String {
+            let p = dir.join(rel);
+            if p.exists() {
+                p
+            } else {
+                dir.join(format!("{rel}.xz"))
+            }
+            .display()
+            .to_string()
+        };
+        let (nvme, crc64) = (
+            file("kernel/drivers/nvme/host/nvme.ko"),
+            file("kernel/lib/crc64.ko"),
+        );
+        let cases: Vec<Vec<&str>> = vec![
+            vec!["--show", "-v", "nvme"],
+            vec!["--dry-run", "-v", "nvme"],
+            vec!["--showconfig"],
+            vec!["--resolve-alias", "aes"],
+            vec![
+                "--all",
+                "--ignore-install",
+                "--quiet",
+                "--show-depends",
+                "nvme",
+                "nosuch",
+                "ext4",
+            ],
+            vec!["--all", "--quiet", "--show-depends", "nvme", "ext4"],
+            vec!["-qaR", "fs-ext4", "aes", "nosuch"],
+            vec!["-abq", "-n", "nvme"],
+            vec!["--first-time", "-n", "nvme"],
+            vec!["--remove-dependencies", "-D", "nvme"],
+            vec!["--ignore-remove", "-r", "-D", "nvme"],
+            vec!["--use-blacklist", "-D", "nvme"],
+            vec!["--dump-modversions", &nvme],
+            vec!["--show-exports", &crc64],
+            vec!["-w", "0x10", "-r", "-D", "nvme"],
+            vec!["--wait=010", "-r", "-D", "nvme"],
+            vec!["-f", "--force-vermagic", "--force-modversion", "-D", "nvme"],
+        ];
+        for case in cases {
+            let mut a = os(&["-C", "/dev/null"]);
+            a.push(format!("--dirname={}", root.display()).into());
+            a.push(format!("--set-version={version}").into());
+            a.extend(os(&case));
+            compare(&format!("{version} {case:?}"), &a, None, &mut failures);
+        }
+    }
+    no_failures(&failures);
 }

@@ -22,3 +22,19 @@ complete -c modprobe -s q -l quiet -d 'No messages at all'
 complete -c modprobe -s v -l verbose -d 'More messages; print what is done'
 complete -c modprobe -s V -l version -d 'Show version'
 complete -c modprobe -s h -l help -d 'Print help'
+
+# Module names: added to clap_complete's script by rkmod's examples/gendocs.rs.
+function __rkmod_loaded_modules
+    test -r /proc/modules; and string replace -r ' .*' '' </proc/modules
+end
+
+# __rkmod_module_names INDEX...: module names from /lib/modules/(uname -r)/modules.INDEX
+function __rkmod_module_names
+    set -l dir /lib/modules/(uname -r)
+    for index in $argv
+        test -r $dir/modules.$index; or continue
+        string replace -r ':.*' '' <$dir/modules.$index | string replace -r '.*/' '' | string replace -r '\.ko(\.[a-z]+)?$' ''
+    end
+end
+
+complete -c modprobe -a '(__rkmod_module_names dep builtin)' -d module

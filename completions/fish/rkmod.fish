@@ -148,4 +148,5 @@ end
 
 complete -c rkmod -n '__fish_rkmod_using_subcommand rmmod' -x -a '(__rkmod_loaded_modules)' -d 'loaded module'
 complete -c rkmod -n '__fish_rkmod_using_subcommand modinfo' -a '(__rkmod_module_names dep builtin)' -d module
+complete -c rkmod -n '__fish_rkmod_using_subcommand modprobe' -a '(__rkmod_module_names dep builtin)' -d module
 complete -c rkmod -n '__fish_rkmod_using_subcommand modaudit' -a '(__rkmod_module_names dep)' -d module

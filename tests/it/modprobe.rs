@@ -308,3 +308,52 @@ fn removal_with_unused_dependencies_commands_and_refusals() {
         )
     );
 }
+
+/// d uses a, a uses b_lib, b_lib uses c-lib, all loaded, with a fake kernel whose sysfs follows
+/// removals (`kernel/follow-sysfs`): `modprobe -r d` removes the whole chain, highest level
+/// first. (kmod 34.2 tries c_lib and b_lib first, while they are still in use, and leaves them.)
+#[test]
+fn removal_takes_the_whole_unused_chain() {
+    let root = FakeRoot::new(
+        &[
+            live("d", "0\n", &[]),
+            live("a", "1\n", &["d"]),
+            live("b_lib", "2\n", &["a", "d"]),
+            live("c_lib", "3\n", &["b_lib", "a", "d"]),
+            live("other", "0\n", &[]),
+        ],
+        &[],
+        &[],
+    );
+    let dir = format!("lib/modules/{RELEASE}");
+    let deps: [(&[u8], &[u8], u32); 4] = [
+        (
+            b"d",
+            b"extra/d.ko: extra/a.ko extra/b_lib.ko extra/c-lib.ko",
+            0,
+        ),
+        (b"a", b"extra/a.ko: extra/b_lib.ko extra/c-lib.ko", 0),
+        (b"b_lib", b"extra/b_lib.ko: extra/c-lib.ko", 0),
+        (b"c_lib", b"extra/c-lib.ko:", 0),
+    ];
+    root.write(
+        &format!("{dir}/modules.dep.bin"),
+        rkmod::moddir::index::write(&deps),
+    );
+    root.write("kernel/follow-sysfs", "");
+    let out = root.ours("modprobe", &["-r", "-v", "d"]);
+    assert_status(&out, 0, "modprobe -r d");
+    assert_eq!(
+        text(&out.stdout),
+        "rmmod d\nrmmod a\nrmmod b_lib\nrmmod c_lib\n"
+    );
+    assert_eq!(
+        root.calls(),
+        ["d", "a", "b_lib", "c_lib"].map(|m| format!("delete_module {m} flags=O_NONBLOCK"))
+    );
+    let left: Vec<String> = std::fs::read_dir(root.path().join("sys/module"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(left, ["other"]);
+}

@@ -163,7 +163,7 @@ fn bash_completion_offers_tools_and_wraps_clap() {
     assert_status(&out, 0, "bash completion");
     let stdout = text(&out.stdout);
     let mut lines = stdout.lines();
-    assert_eq!(lines.next(), Some("modinfo modaudit"));
+    assert_eq!(lines.next(), Some("modinfo modprobe modaudit"));
     assert!(
         lines
             .next()

@@ -113,9 +113,9 @@ pub struct ModprobeArgs {
     /// Read /proc, /sys, /lib/modules and the configuration under DIR (for tests)
     #[arg(long, hide = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// The module, then its parameters (with -a or -r: modules)
-    #[arg(value_name = "MODULE", allow_hyphen_values = false)]
-    pub operands: Vec<OsString>,
+    /// The module, then its parameters; with -a or -r, modules
+    #[arg(value_name = "MODULE")]
+    pub modules: Vec<OsString>,
 }
 
 /// `MODPROBE_OPTIONS` words before the real arguments, as kmod prepends them.
@@ -192,7 +192,7 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
             }
         },
     };
-    if !args.show_config && args.operands.is_empty() {
+    if !args.show_config && args.modules.is_empty() {
         io.error("missing parameters. See -h.");
         return ExitCode::Failure;
     }
@@ -227,6 +227,30 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
     };
     let cfg = config::load(&dir, &paths, Some(&root.proc.join("cmdline")));
     let moddir = ModuleDir::new(dir);
+    // libkmod reports these while reading the configuration, before -q or -v apply.
+    for m in &cfg.messages {
+        io.error(m);
+    }
+    if args.show_config {
+        // Streamed: the index dump is megabytes.
+        let mut text = Vec::new();
+        cfg.show(&mut text);
+        text.extend_from_slice(b"\n# End of configuration files. Dumping indexes now:\n\n");
+        let written = io
+            .out
+            .write_all(&text)
+            .and_then(|()| moddir.dump_aliases(io.out));
+        return match written {
+            Err(e) if !cli::is_broken_pipe(&e) => {
+                io.error(format!(
+                    "could not write to standard output: {}",
+                    crate::error::io_cause(&e)
+                ));
+                ExitCode::Failure
+            }
+            _ => ExitCode::Success,
+        };
+    }
     let mut emit = |level: Level, text: &str| match level {
         Level::Fatal => io.fatal(text),
         Level::Error => io.error(text),
@@ -243,10 +267,6 @@ pub fn main(argv: Vec<OsString>, io: &mut Io<'_>) -> ExitCode {
             out: &mut out,
             emit: &mut emit,
         };
-        // libkmod reports these while reading the configuration, before -q or -v apply.
-        for m in &cfg.messages {
-            (log.emit)(Level::Error, m);
-        }
         run_mode(&args, &root, &cfg, &moddir, &mut log, wait)
     };
     let _ = io.out.write_all(&out);
@@ -261,26 +281,14 @@ fn run_mode(
     log: &mut Log<'_>,
     wait: Option<u64>,
 ) -> ExitCode {
-    if args.show_config {
-        let mut text = Vec::new();
-        cfg.show(&mut text);
-        text.extend_from_slice(b"\n# End of configuration files. Dumping indexes now:\n\n");
-        let _ = moddir.dump_aliases(&mut text);
-        let _ = log.out.write_all(&text);
-        return ExitCode::Success;
-    }
-    let operands: Vec<Vec<u8>> = args
-        .operands
-        .iter()
-        .map(|o| o.as_bytes().to_vec())
-        .collect();
+    let operands: Vec<Vec<u8>> = args.modules.iter().map(|o| o.as_bytes().to_vec()).collect();
     if args.show_modversions || args.show_exports {
         let table = if args.show_modversions {
             Table::Modversions
         } else {
             Table::Exports
         };
-        let arg = args.operands[0].to_string_lossy();
+        let arg = args.modules[0].to_string_lossy();
         return match show::show(&arg, table) {
             Ok(text) => {
                 let _ = log.out.write_all(&text);

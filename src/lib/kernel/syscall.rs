@@ -6,7 +6,8 @@
 //! issued: the call is appended as one line to `DIR/kernel/calls`, and its result is read from
 //! `DIR/kernel/errno` (an errno name such as `ENOENT`, or a number; absent means success). So a
 //! test run against a fake tree can never load or remove a module of the machine it runs on,
-//! and it can check exactly which calls a tool would have made:
+//! and it can check exactly which calls a tool would have made (with `DIR/kernel/follow-sysfs`
+//! present, a removal also updates the fake sysfs, as modprobe -r's later steps expect):
 //!
 //! ```text
 //! finit_module /path/to/x.ko flags=0x0 params="a=1"
@@ -76,18 +77,50 @@ pub fn delete_module(root: &SysRoot, name: &CStr, force: bool) -> Result<(), Err
     }
     match root.fake_kernel() {
         None => nix::kmod::delete_module(name, flags),
-        Some(dir) => fake_call(
-            &dir,
-            &format!(
-                "delete_module {} flags={}",
-                name.to_string_lossy(),
-                if force {
-                    "O_NONBLOCK|O_TRUNC"
-                } else {
-                    "O_NONBLOCK"
-                }
-            ),
-        ),
+        Some(dir) => {
+            fake_call(
+                &dir,
+                &format!(
+                    "delete_module {} flags={}",
+                    name.to_string_lossy(),
+                    if force {
+                        "O_NONBLOCK|O_TRUNC"
+                    } else {
+                        "O_NONBLOCK"
+                    }
+                ),
+            )?;
+            if dir.join("follow-sysfs").exists() {
+                fake_unload(root, &name.to_string_lossy());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// With `DIR/kernel/follow-sysfs` present, a fake `delete_module` that succeeds changes the
+/// fake sysfs as the kernel would: the module's directory goes, and each module it held loses
+/// it from `holders/` and one from `refcnt`. (Off by default: most tests want a still picture.)
+fn fake_unload(root: &SysRoot, name: &str) {
+    let sys = root.sys_module();
+    if name.is_empty() || name.contains('/') || name.starts_with('.') {
+        return;
+    }
+    let _ = std::fs::remove_dir_all(sys.join(name));
+    let Ok(entries) = std::fs::read_dir(&sys) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let held = e.path().join("holders").join(name);
+        if held.symlink_metadata().is_ok() && std::fs::remove_file(&held).is_ok() {
+            let refcnt = e.path().join("refcnt");
+            if let Some(n) = std::fs::read_to_string(&refcnt)
+                .ok()
+                .and_then(|s| s.trim().parse::<i64>().ok())
+            {
+                let _ = std::fs::write(&refcnt, format!("{}\n", n - 1));
+            }
+        }
     }
 }
 

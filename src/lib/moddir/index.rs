@@ -33,6 +33,18 @@ const MAX_DEPTH: usize = 4096;
 /// Recursion bound for wildcard traversal (real aliases are a few hundred bytes).
 const MAX_WILD_DEPTH: usize = 1024;
 
+/// How much of a dump is gathered before it is written.
+const DUMP_CHUNK: usize = 1 << 16;
+
+/// The state of a dump in progress.
+struct Dump<'a> {
+    prefix: &'a [u8],
+    key: &'a mut Vec<u8>,
+    buf: &'a mut Vec<u8>,
+    w: &'a mut dyn std::io::Write,
+    budget: &'a mut usize,
+}
+
 /// A value stored in the index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Value {
@@ -273,47 +285,53 @@ impl Index {
     }
 
     /// Every key and value, as libkmod's `index_dump` writes them: `PREFIX KEY VALUE\n` lines,
-    /// keys in byte order, each key's values in stored order.
-    pub fn dump(&self, prefix: &[u8], out: &mut Vec<u8>) {
+    /// keys in byte order, each key's values in stored order. Written to `w` in 64 KiB pieces.
+    pub fn dump(&self, prefix: &[u8], w: &mut dyn std::io::Write) -> std::io::Result<()> {
         let mut key = Vec::new();
+        let mut buf = Vec::with_capacity(DUMP_CHUNK + 4096);
         let mut budget = self.data().len().max(1024);
-        self.dump_node(self.root, &mut key, prefix, out, 0, &mut budget);
+        let mut d = Dump {
+            prefix,
+            key: &mut key,
+            buf: &mut buf,
+            w,
+            budget: &mut budget,
+        };
+        self.dump_node(self.root, &mut d, 0)?;
+        d.w.write_all(d.buf)
     }
 
-    fn dump_node(
-        &self,
-        reference: u32,
-        key: &mut Vec<u8>,
-        prefix: &[u8],
-        out: &mut Vec<u8>,
-        depth: usize,
-        budget: &mut usize,
-    ) {
-        if depth > MAX_DEPTH || *budget == 0 {
-            return;
+    fn dump_node(&self, reference: u32, d: &mut Dump<'_>, depth: usize) -> std::io::Result<()> {
+        if depth > MAX_DEPTH || *d.budget == 0 {
+            return Ok(());
         }
-        *budget -= 1;
+        *d.budget -= 1;
         let Some(node) = self.node(reference) else {
-            return;
+            return Ok(());
         };
         let pushed = node.prefix.len();
-        key.extend_from_slice(node.prefix);
+        d.key.extend_from_slice(node.prefix);
         for (_, v) in self.values(&node) {
-            out.extend_from_slice(prefix);
-            out.extend_from_slice(key);
-            out.push(b' ');
-            out.extend_from_slice(v);
-            out.push(b'\n');
+            d.buf.extend_from_slice(d.prefix);
+            d.buf.extend_from_slice(d.key);
+            d.buf.push(b' ');
+            d.buf.extend_from_slice(v);
+            d.buf.push(b'\n');
+        }
+        if d.buf.len() >= DUMP_CHUNK {
+            d.w.write_all(d.buf)?;
+            d.buf.clear();
         }
         for k in 0..node.children.len() / 4 {
             let ch = node.first.wrapping_add(k as u8);
             if let Some(r) = self.child(&node, ch) {
-                key.push(ch);
-                self.dump_node(r, key, prefix, out, depth + 1, budget);
-                key.pop();
+                d.key.push(ch);
+                self.dump_node(r, d, depth + 1)?;
+                d.key.pop();
             }
         }
-        key.truncate(key.len() - pushed);
+        d.key.truncate(d.key.len() - pushed);
+        Ok(())
     }
 
     /// Collects every value below `node` (from prefix position `j`) whose full pattern matches.

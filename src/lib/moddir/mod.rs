@@ -263,10 +263,11 @@ impl ModuleDir {
 
     /// `modprobe -c`'s index dump: `alias KEY MODULE` for `modules.alias.bin`, then
     /// `alias symbol:NAME MODULE` for `modules.symbols.bin`. Missing indexes give nothing.
-    pub fn dump_aliases(&self, out: &mut Vec<u8>) -> Result<()> {
+    /// Unreadable indexes give nothing, as in libkmod.
+    pub fn dump_aliases(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         for which in [Which::Alias, Which::Symbols] {
-            if let Some(idx) = self.index(which)? {
-                idx.dump(b"alias ", out);
+            if let Ok(Some(idx)) = self.index(which) {
+                idx.dump(b"alias ", out)?;
             }
         }
         Ok(())

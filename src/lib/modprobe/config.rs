@@ -519,9 +519,13 @@ pub fn files(moddir: &Path, paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
             insert(base, path.clone());
             continue;
         }
-        let Ok(rd) = std::fs::read_dir(path) else {
-            messages.push(format!("opendir({}): Permission denied", path.display()));
-            continue;
+        let rd = match std::fs::read_dir(path) {
+            Ok(rd) => rd,
+            Err(e) => {
+                let cause = crate::error::io_cause(&e);
+                messages.push(format!("opendir({}): {cause}", path.display()));
+                continue;
+            }
         };
         for e in rd.flatten() {
             let name = e.file_name();
@@ -623,6 +627,43 @@ mod tests {
                 "t.conf: command include is deprecated and not parsed anymore",
             ]
         );
+    }
+
+    #[test]
+    fn files_in_name_order_first_directory_wins() {
+        let t = std::env::temp_dir().join(format!("rkmod-mpconf-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&t);
+        for (f, text) in [
+            ("etc/b.conf", "blacklist from_etc\n"),
+            ("lib/b.conf", "blacklist hidden\n"),
+            ("lib/a.conf", "blacklist from_lib\n"),
+            ("lib/z.txt", "blacklist not_conf\n"),
+            ("lib/.h.conf", "blacklist hidden_dot\n"),
+            ("moddir/modules.softdep", "softdep x pre: y\n"),
+            ("single.any", "blacklist single\n"),
+        ] {
+            let p = t.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        std::fs::create_dir_all(t.join("lib/dir.conf")).unwrap();
+        let paths = [
+            t.join("etc"),
+            t.join("missing"),
+            t.join("lib"),
+            t.join("single.any"),
+        ];
+        let c = load(&t.join("moddir"), &paths, None);
+        assert_eq!(c.blacklist, [&b"from_lib"[..], b"from_etc", b"single"]);
+        assert_eq!(c.softdeps.len(), 1);
+        assert_eq!(
+            c.messages,
+            [format!(
+                "Directories inside directories are not supported: {}",
+                t.join("lib/dir.conf").display()
+            )]
+        );
+        std::fs::remove_dir_all(&t).unwrap();
     }
 
     #[test]
