@@ -55,6 +55,8 @@ test: check debian build
 	tests/vm/selftest.sh
 	tests/vm/run.sh --tools rk
 	tests/vm/run.sh --tools kmod
+	tests/vm/initramfs-client.sh --tools rk
+	tests/vm/initramfs-client.sh --tools kmod
 
 test-unit:
 	$(CARGO) test --lib --test it
@@ -62,6 +64,7 @@ test-unit:
 test-vm: debian build
 	tests/vm/selftest.sh
 	tests/vm/run.sh --tools rk
+	tests/vm/initramfs-client.sh --tools rk
 
 demo: debian build
 	scripts/demo.sh

@@ -11,6 +11,8 @@ packages=(
   xz-utils zstd gzip           # compressors for fixtures
   busybox-static cpio          # the VM's initramfs
   qemu-system-x86 libcap2-bin  # the VM (capsh drops CAP_SYS_MODULE in a scenario)
+  initramfs-tools e2fsprogs    # a real client: mkinitramfs builds an image with our modprobe and
+                               # depmod, booted to an ext4 root (tests/vm/initramfs-client.sh)
   linux-headers-6.1.0-50-amd64 # builds our C test modules
   time hyperfine               # benchmarks: peak RSS and wall time
   mandoc                       # man page lint

@@ -19,7 +19,7 @@
 # Anything else a scenario prints is context; run-all.sh prefixes it with
 # "RKMOD-LOG <scenario>: " on its way to the serial console.
 #
-# Tools. INSMOD, RMMOD, LSMOD, MODINFO and MODAUDIT name the implementation under test:
+# Tools. INSMOD, RMMOD, LSMOD, MODINFO, MODPROBE and MODAUDIT name the implementation under test:
 # kmod's (/kmod/bin, the reference) by default, ours (/rk/bin) after `t_tools rk` or when the
 # kernel command line says rkmod.tools=rk. KMOD_* and RK_* always name one side each, for
 # comparisons. Our binaries are copied only if they were built, so check with
@@ -30,9 +30,10 @@ KMOD_BIN=/kmod/bin
 RK_BIN=/rk/bin
 RK_MODULES=/rk/modules                # tests/fixtures/ (rk_*.ko, bad/)
 KMOD_INSMOD=$KMOD_BIN/insmod KMOD_RMMOD=$KMOD_BIN/rmmod KMOD_LSMOD=$KMOD_BIN/lsmod
-KMOD_MODINFO=$KMOD_BIN/modinfo
+KMOD_MODINFO=$KMOD_BIN/modinfo KMOD_MODPROBE=$KMOD_BIN/modprobe KMOD_DEPMOD=$KMOD_BIN/depmod
 RK_INSMOD=$RK_BIN/insmod RK_RMMOD=$RK_BIN/rmmod RK_LSMOD=$RK_BIN/lsmod
-RK_MODINFO=$RK_BIN/modinfo RK_MODAUDIT=$RK_BIN/modaudit
+RK_MODINFO=$RK_BIN/modinfo RK_MODAUDIT=$RK_BIN/modaudit RK_MODPROBE=$RK_BIN/modprobe
+RK_DEPMOD=$RK_BIN/depmod
 
 T_SCENARIO=${T_SCENARIO:-$(basename "$0" .sh)}
 T_DIR=${TMPDIR:-/tmp}/rkmod-t.$T_SCENARIO.$$
@@ -42,7 +43,8 @@ T_SKIPS=0
 T_RC=0
 mkdir -p "$T_DIR"
 
-# t_tools kmod|rk: choose the implementation behind INSMOD, RMMOD, LSMOD, MODINFO, MODAUDIT.
+# t_tools kmod|rk: choose the implementation behind INSMOD, RMMOD, LSMOD, MODINFO, MODPROBE,
+# MODAUDIT.
 # shellcheck disable=SC2034 # the variables are for the scenarios
 t_tools() {
 	case $1 in
@@ -51,6 +53,7 @@ t_tools() {
 	*) echo "t_tools: unknown tool set '$1' (kmod|rk)" >&2; return 1 ;;
 	esac
 	INSMOD=$T_BIN/insmod RMMOD=$T_BIN/rmmod LSMOD=$T_BIN/lsmod MODINFO=$T_BIN/modinfo
+	MODPROBE=$T_BIN/modprobe
 	MODAUDIT=$RK_BIN/modaudit   # kmod has no modaudit
 }
 t_tools "${RKMOD_TOOLS:-kmod}"
@@ -63,7 +66,7 @@ rmmod() { "$RMMOD" "$@"; }
 lsmod() { "$LSMOD" "$@"; }
 modinfo() { "$MODINFO" "$@"; }
 depmod() { "$KMOD_BIN/depmod" "$@"; }
-modprobe() { "$KMOD_BIN/modprobe" "$@"; }
+modprobe() { "$MODPROBE" "$@"; }
 
 # ---------------------------------------------------------------------------- results
 

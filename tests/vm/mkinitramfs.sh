@@ -10,6 +10,7 @@
 #   /init, /bin/busybox + applets   BusyBox (static); its module applets are left out on purpose
 #   /kmod/bin/{kmod,insmod,rmmod,lsmod,modinfo,depmod,modprobe}   the host's kmod (reference)
 #   /rk/bin/*                       our tools, whichever exist in ${RKMOD_BIN_DIR:-target/release}
+#   /etc/modprobe.d/                empty; scenarios/modprobe*.sh write their configuration there
 #   /rk/modules/                    tests/fixtures/rk_*.ko* and bad/, KERNELRELEASE (their vermagic)
 #   /rk/debian-modules.txt          the modules list, resolved: NAME EXPECT INIT/EXIT-CLASS PATH
 #   /lib/modules/<kver>/            the listed Debian modules + their modules.dep closure, depmod'ed
@@ -25,6 +26,9 @@
 #                           <repo>/target/bad-inputs, written by `make test`'s cargo test)
 #   RKMOD_VM_MODULES_LIST   module list (default tests/vm/modules-<major.minor>.list)
 #   RKMOD_VM_GZIP           gzip level, 1-9 (default 6)
+#   RKMOD_VM_DEPMOD         which depmod indexes the image's module directory: host (default, the
+#                           host's kmod), kmod34 (kmod 34.2 from RKMOD_DEBIAN_DIR/kmod34), rk (ours,
+#                           RKMOD_BIN_DIR/depmod) or the path of a depmod
 set -euo pipefail
 
 log() { printf 'mkinitramfs: %s\n' "$*" >&2; }
@@ -63,7 +67,7 @@ kmod=$(command -v kmod) || die "kmod not found (apt-get install kmod)"
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/rkmod-initramfs.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
-mkdir -p "$stage"/{bin,sbin,dev,proc,sys,tmp,run,root,etc,kmod/bin,rk/bin,rk/modules,scenarios}
+mkdir -p "$stage"/{bin,sbin,dev,proc,sys,tmp,run,root,etc/modprobe.d,kmod/bin,rk/bin,rk/modules,scenarios}
 mkdir -p "$stage/lib/modules/$kver"
 
 # copy_exe SRC DEST: SRC (symlinks resolved) to DEST in the image, plus every shared library
@@ -101,7 +105,7 @@ fi
 
 # --- our tools ---------------------------------------------------------------------------------
 rk_tools=()
-for t in insmod rmmod lsmod modinfo modaudit; do
+for t in insmod rmmod lsmod modinfo modprobe depmod modaudit; do
 	if [[ -x $bindir/$t ]]; then
 		copy_exe "$bindir/$t" "/rk/bin/$t"
 		rk_tools+=("$t")
@@ -182,7 +186,15 @@ done
 # distribution put there) cannot change the image's modules.dep.
 mkdir "$stage.depmod.d"
 trap 'rm -rf "$stage" "$stage.depmod.d"' EXIT
-depmod -C "$stage.depmod.d" -b "$stage" "$kver"
+case ${RKMOD_VM_DEPMOD:-host} in
+host) depmod_bin=$(command -v depmod) ;;
+kmod34) depmod_bin=${RKMOD_DEBIAN_DIR:-$repo/target/debian}/kmod34/bin/depmod ;;
+rk) depmod_bin=$bindir/depmod ;;
+*) depmod_bin=$RKMOD_VM_DEPMOD ;;
+esac
+[[ -x $depmod_bin ]] || die "RKMOD_VM_DEPMOD=${RKMOD_VM_DEPMOD:-host}: no depmod at '$depmod_bin'"
+"$depmod_bin" -C "$stage.depmod.d" -b "$stage" "$kver" || die "$depmod_bin -b $stage $kver failed"
+log "module directory indexed by $depmod_bin"
 log "Debian modules ($kver): $n listed, ${#want_files[@]} files with dependencies, $(du -sk "$stage/lib/modules" | cut -f1) KiB"
 awk '$3 == "permanent" { p = p " " $1 } END { if (p) print "mkinitramfs: permanent (init, no exit):" p }' "$stage/rk/debian-modules.txt" >&2
 
@@ -199,10 +211,9 @@ install -m 0755 "$here"/scenarios/*.sh "$stage/scenarios/"
 cat >"$stage/etc/profile" <<'PROFILE'
 PS1='rkmod-vm:\w# '
 case ${RKMOD_TOOLS:-kmod} in rk) d=/rk/bin ;; *) d=/kmod/bin ;; esac
-for t in insmod rmmod lsmod modinfo; do eval "$t() { $d/$t \"\$@\"; }"; done
+for t in insmod rmmod lsmod modinfo modprobe; do eval "$t() { $d/$t \"\$@\"; }"; done
 depmod() { /kmod/bin/depmod "$@"; }
-modprobe() { /kmod/bin/modprobe "$@"; }
-echo "insmod, rmmod, lsmod, modinfo run $d/*; kmod is in /kmod/bin, ours in /rk/bin; scenarios in /scenarios"
+echo "insmod, rmmod, lsmod, modinfo, modprobe run $d/*; kmod is in /kmod/bin, ours in /rk/bin; scenarios in /scenarios"
 PROFILE
 echo "root:x:0:0:root:/root:/bin/sh" >"$stage/etc/passwd"
 echo "root:x:0:" >"$stage/etc/group"

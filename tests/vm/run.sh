@@ -75,73 +75,18 @@ fi
 # shellcheck disable=SC2206 # split the comma/space separated scenario names
 scenarios=(${scenarios[*]:-})
 
+# shellcheck disable=SC2034 # also for host-lib.sh
 case ${CI:-} in true | 1 | yes) ci=1 ;; *) ci=0 ;; esac
 
 # --- prerequisites -------------------------------------------------------------------------------
-# Outside CI a missing prerequisite that cannot be installed/built/fetched is a loud skip
-# (exit 0); under CI it is a failure (STYLE.md 12).
-prereq_missing() {
-	local bar='!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!'
-	echo "$bar" >&2
-	if ((ci)); then
-		echo "!!! VM TESTS FAILED: missing prerequisite (CI=true):" >&2
-	else
-		echo "!!! VM TESTS SKIPPED: missing prerequisite:" >&2
-	fi
-	printf '!!!   %s\n' "$@" >&2
-	echo "$bar" >&2
-	if ((ci)); then
-		echo "0 passed, 1 failed"
-		exit 1
-	fi
-	echo "0 passed, 0 failed"
-	exit 0
-}
+# prereq_missing, as_root, apt_install, is_static_busybox
+# shellcheck source=SCRIPTDIR/host-lib.sh
+. "$here/host-lib.sh"
 
-as_root() {
-	if [[ $(id -u) -eq 0 ]]; then
-		"$@"
-	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-		sudo "$@"
-	else
-		return 1
-	fi
-}
-
-apt_updated=0
-apt_install() {
-	command -v apt-get >/dev/null || return 1
-	log "installing: $*"
-	local cmd=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@")
-	as_root "${cmd[@]}" >&2 && return 0
-	((apt_updated)) && return 1
-	apt_updated=1
-	as_root apt-get update -q >&2 && as_root "${cmd[@]}" >&2
-}
-
-is_static_busybox() {
-	local b
-	b=$(command -v busybox) || return 1
-	! readelf -lW "$b" 2>/dev/null | grep -q 'Requesting program interpreter'
-}
-
-# command:package pairs; busybox is special (must be the static build).
-need=(qemu-system-x86_64:qemu-system-x86 kmod:kmod depmod:kmod cpio:cpio readelf:binutils
-	xz:xz-utils gzip:gzip timeout:coreutils flock:util-linux capsh:libcap2-bin)
-missing_pkgs=()
-for pair in "${need[@]}"; do
-	command -v "${pair%%:*}" >/dev/null || missing_pkgs+=("${pair#*:}")
-done
-is_static_busybox || missing_pkgs+=(busybox-static)
-if ((${#missing_pkgs[@]})); then
-	apt_install "${missing_pkgs[@]}" || log "could not install ${missing_pkgs[*]}"
-fi
+# capsh is optional: nocap.sh falls back to unshare.
 problems=()
-for pair in "${need[@]}"; do
-	[[ ${pair%%:*} == capsh ]] && continue   # optional: nocap.sh falls back to unshare
-	command -v "${pair%%:*}" >/dev/null || problems+=("${pair%%:*} not found (apt-get install ${pair#*:})")
-done
-is_static_busybox || problems+=("static busybox not found (apt-get install busybox-static)")
+need_commands qemu-system-x86_64:qemu-system-x86 kmod:kmod depmod:kmod cpio:cpio readelf:binutils \
+	xz:xz-utils gzip:gzip timeout:coreutils flock:util-linux 'capsh:libcap2-bin?'
 ((${#problems[@]})) && prereq_missing "${problems[@]}"
 
 # Kernel trees: DIR/<k>/boot/vmlinuz-* and DIR/<k>/lib/modules/<kver>/.
@@ -235,6 +180,10 @@ for k in "${kernels[@]}"; do
 	fi
 	sed 's/^/  /' "$out/$k.mkinitramfs.log" >&2
 	append="console=ttyS0 panic=-1 quiet rkmod.tools=$tools"
+	# For scenarios/modprobe.sh: modprobe reads module options and blacklist entries from the
+	# kernel command line (the kernel itself ignores them for loadable modules). ppp-generic is
+	# spelt with '-' on purpose: kmod does not normalise these names, rkmod does.
+	append+=" brd.rd_size=2048 modprobe.blacklist=vcan,ppp-generic"
 	((${#scenarios[@]})) && append+=" rkmod.scenario=$(IFS=,; echo "${scenarios[*]}")"
 	[[ -n ${RKMOD_SOAK_CYCLES:-} ]] && append+=" rkmod.soak=$RKMOD_SOAK_CYCLES"
 	[[ -n ${RKMOD_SOAK_MINUTES:-} ]] && append+=" rkmod.soak_minutes=$RKMOD_SOAK_MINUTES"
