@@ -179,7 +179,9 @@ for k in "${kernels[@]}"; do
 		continue
 	fi
 	sed 's/^/  /' "$out/$k.mkinitramfs.log" >&2
-	append="console=ttyS0 panic=-1 quiet rkmod.tools=$tools"
+	# no_timer_check: under TCG on a loaded host the kernel's IO-APIC timer check can time out
+	# and panic the boot ("IO-APIC + timer doesn't work"); a busy host must only make it slower.
+	append="console=ttyS0 panic=-1 no_timer_check quiet rkmod.tools=$tools"
 	# For scenarios/modprobe.sh: modprobe reads module options and blacklist entries from the
 	# kernel command line (the kernel itself ignores them for loadable modules). ppp-generic is
 	# spelt with '-' on purpose: kmod does not normalise these names, rkmod does.
