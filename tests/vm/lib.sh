@@ -384,6 +384,32 @@ t_release() {
 	T_HOLDER=
 }
 
+# t_open_later FILE: a background shell opens FILE on fd 3 and waits for t_then. Only that
+# shell holds the file, and it never forks while holding it: closing any copy of the
+# descriptor (a child's exit, a redirection) calls into the file's operations (filp_close:
+# ->flush), which after an unload race is freed code. It waits on a FIFO with builtins only.
+t_open_later() {
+	rm -f /tmp/rk-go
+	mkfifo /tmp/rk-go
+	(
+		exec 3<"$1" || exit 1
+		read -r what </tmp/rk-go
+		case $what in
+		read) read -r line <&3 && echo "read: $line" ;;
+		close) exec 3<&- ;;
+		esac
+	) &
+	T_OPENER=$!
+	usleep 300000
+}
+
+# t_then read|close: the t_open_later shell reads a line from its file, or closes it (builtins,
+# no fork); waits for it.
+t_then() {
+	echo "$1" >/tmp/rk-go
+	wait "$T_OPENER"
+}
+
 # t_ms: milliseconds since boot (from /proc/uptime: 10 ms resolution), for timing steps.
 # (BusyBox's date has no %N.) t_capture/t_run leave the time the command took in T_MS.
 t_ms() { echo $(($(_t_cs) * 10)); }
