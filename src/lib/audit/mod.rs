@@ -445,7 +445,7 @@ pub fn audit_bytes(data: &[u8]) -> Result<Audit, ElfError> {
         .symtab_index()
         .ok_or_else(|| ElfError::Other("module has no symbol table (stripped?)".to_string()))?;
     let symbols = elf.symbols(symtab_index)?;
-    let scan = scan_symbols(&symbols, this_module);
+    let scan = scan_symbols(&symbols, this_module, elf.sections().len())?;
     // The spelling in use: prefixed only when the plain `__this_module` is absent and the
     // prefixed one present.
     let spelling = usize::from(!scan.this_module[0] && scan.this_module[1]);
@@ -540,6 +540,15 @@ fn scan_relocations(
         }
         let relocs = elf.relocations(sh)?;
         let link = sh.sh_link as usize;
+        let is_x86_64 = elf.header().e_machine == goblin::elf::header::EM_X86_64;
+        // How many bytes a relocation writes, where known (x86-64's psABI); else at least one.
+        let width = |r_type: u32| -> u64 {
+            match r_type {
+                1 | 24 if is_x86_64 => 8,
+                2 | 4 | 9 | 10 | 11 | 41 | 42 if is_x86_64 => 4,
+                _ => 1,
+            }
+        };
         // Modules have one symbol table; another one (never seen in practice) costs nothing to
         // open, since symbols are decoded lazily.
         let other;
@@ -600,6 +609,16 @@ fn scan_relocations(
         for r in relocs.iter() {
             if r.r_sym >= nsyms {
                 return Err(out_of_range(r.r_sym));
+            }
+            // The loader writes at section + r_offset (apply_relocate_add) without a check.
+            if r.r_offset.saturating_add(width(r.r_type)) > target_sh.sh_size {
+                return Err(ElfError::Other(format!(
+                    "relocation section {} has an entry at offset {:#x}, past the end of {} ({} bytes)",
+                    lossy(elf.section_name(sh)),
+                    r.r_offset,
+                    lossy(elf.section_name(target_sh)),
+                    target_sh.sh_size
+                )));
             }
             // `roles` is in symbol order (and a hostile file may make it long): binary search.
             if let Ok(at) = roles.binary_search_by_key(&r.r_sym, |&(i, _)| i) {
@@ -889,10 +908,23 @@ fn this_module_index(elf: &Elf<'_>) -> Result<usize, ElfError> {
     }
 }
 
-fn scan_symbols(symbols: &Symbols<'_>, this_module: usize) -> SymbolScan {
+fn scan_symbols(
+    symbols: &Symbols<'_>,
+    this_module: usize,
+    sections: usize,
+) -> Result<SymbolScan, ElfError> {
     let mut scan = SymbolScan::default();
     for (i, sym) in symbols.iter() {
         let defined = sym.st_shndx != SHN_UNDEF as usize;
+        // The loader takes a defined symbol's address from its section header
+        // (simplify_symbols); a section that does not exist has none.
+        if defined && sym.st_shndx < SHN_LORESERVE as usize && sym.st_shndx >= sections {
+            return Err(ElfError::Other(format!(
+                "symbol #{i} ({}) is defined in section #{}, but the file has {sections} sections",
+                lossy(symbols.name(&sym)),
+                sym.st_shndx
+            )));
+        }
         if sym.st_type() == STT_SECTION {
             // A section-relative reference to __this_module's section counts as one to it.
             if sym.st_shndx == this_module {
@@ -923,7 +955,7 @@ fn scan_symbols(symbols: &Symbols<'_>, this_module: usize) -> SymbolScan {
             }
         }
     }
-    scan
+    Ok(scan)
 }
 
 /// The name of the section a symbol is defined in, for ordinary section indexes.
