@@ -208,12 +208,17 @@ failures=()
 
 # report KERNEL LOG QEMU_RC SECS: judge the console log (tests/vm/judge.sh: the same rules the
 # self-test checks), print what it says, update the totals.
+# A fifth argument, MODULE, judges a boot that must end in an oops from MODULE (oops-*).
 report() {
-	local k=$1 logf=$2 qrc=$3 secs=$4 verdict last args=()
+	local k=$1 logf=$2 qrc=$3 secs=$4 oops_module=${5:-} verdict last args=()
 	((verbose)) && args+=(--verbose)
 	((transcript)) && args+=(--transcript)
-	# Without --scenario, every scenario in the tree must have run.
-	((${#scenarios[@]})) || args+=(--scenarios "$all_scenarios")
+	if [[ -n $oops_module ]]; then
+		args+=(--expect-oops "$oops_module")
+	elif ((${#scenarios[@]} == 0)); then
+		# Without --scenario, every scenario in the tree must have run.
+		args+=(--scenarios "$all_scenarios")
+	fi
 	verdict=$("$here/judge.sh" --kernel "$k" --qemu-rc "$qrc" --secs "$secs" "${args[@]}" "$logf")
 	printf '%s\n' "$verdict"
 	while IFS= read -r line; do
@@ -318,22 +323,7 @@ if [[ " ${kernels[*]} " == *" 6.1 "* ]] && ((${#oops_scenarios[@]})) && ((!shell
 		"$here/watchdog.sh" "$stall_s" "$timeout_s" "$logf" "${qemu[@]}" -append "$append"
 		qrc=$?
 		secs=$(awk -v a="$t1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-		args=()
-		((verbose)) && args+=(--verbose)
-		((transcript)) && args+=(--transcript)
-		verdict=$("$here/judge.sh" --kernel "$k/$s" --qemu-rc "$qrc" --secs "$secs" \
-			--expect-oops "$module" "${args[@]}" "$logf")
-		printf '%s\n' "$verdict"
-		while IFS= read -r line; do
-			failures+=("[$k/$s] ${line#  FAIL }")
-		done < <(grep '^  FAIL ' <<<"$verdict" || true)
-		last=$(tail -n 1 <<<"$verdict")
-		if [[ $last =~ :\ ([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped ]]; then
-			total_pass=$((total_pass + BASH_REMATCH[1])) total_fail=$((total_fail + BASH_REMATCH[2]))
-			total_skip=$((total_skip + BASH_REMATCH[3]))
-		else
-			total_fail=$((total_fail + 1)); failures+=("[$k/$s] judge.sh gave no verdict")
-		fi
+		report "$k/$s" "$logf" "$qrc" "$secs" "$module"
 	done
 fi
 trap - INT TERM

@@ -200,7 +200,7 @@ pub fn run(config: &Config, io: &mut Io<'_>) -> ExitCode {
         threads,
         |item| match item {
             Item::File { path, label } => {
-                match ModuleFile::open(path).and_then(|f| audit::audit(&f)) {
+                match ModuleFile::open_mapped(path).and_then(|f| audit::audit(&f)) {
                     Ok(audit) => Outcome::Audited {
                         path: path.clone(),
                         label: label.clone(),
@@ -214,9 +214,11 @@ pub fn run(config: &Config, io: &mut Io<'_>) -> ExitCode {
             }
             Item::Failed(f) => Outcome::Failed(f.clone()),
         },
-        |outcome| {
-            if let Outcome::Audited { path, audit, .. } = &outcome {
+        |mut outcome| {
+            if let Outcome::Audited { path, audit, .. } = &mut outcome {
                 exports.add_module(&provider_name(path, audit), audit);
+                // Kept once, in the map.
+                audit.plain_exports = Vec::new();
             }
             outcomes.push(outcome);
             state.progress(io);
