@@ -348,10 +348,10 @@ pub struct Audit {
     /// The ownerless `file_operations` tables behind an `ownerless-fops` finding.
     #[serde(skip)]
     pub ownerless: Vec<hazards::OwnerlessTable>,
-    /// Names the module passes to `symbol_get`, for [`resolve_symbol_gets`].
+    /// Names the module passes to `symbol_get`, for [`Exports`].
     #[serde(skip)]
     pub symbol_gets: Vec<String>,
-    /// Symbols the module exports without `_GPL`, for [`resolve_symbol_gets`].
+    /// Symbols the module exports without `_GPL`, for [`Exports`].
     #[serde(skip)]
     pub plain_exports: Vec<String>,
 }
