@@ -18,7 +18,7 @@ use goblin::elf::sym::{STT_FUNC, STT_OBJECT, STT_SECTION};
 use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic, OpKind, Register};
 
 use crate::error::ElfError;
-use crate::file::elf::{Elf, Symbols};
+use crate::file::elf::{Elf, Relocations, Symbols};
 
 /// x86-64 relocation types (System V psABI, AMD64 supplement, table 4.9).
 const R_X86_64_64: u32 = 1;
@@ -107,17 +107,59 @@ struct Func {
     sym: usize,
 }
 
-struct CodeSection {
+struct CodeSection<'a> {
     index: usize,
-    relocs: Vec<CodeReloc>,
+    relocs: CodeRelocs<'a>,
     funcs: Vec<Func>,
+}
+
+/// A code section's relocations, by offset. The assembler writes them in offset order, so the
+/// relocation section is searched where it lies; only an unsorted or split table is copied.
+enum CodeRelocs<'a> {
+    InPlace(Relocations<'a>),
+    Copied(Vec<CodeReloc>),
+}
+
+impl CodeRelocs<'_> {
+    fn len(&self) -> usize {
+        match self {
+            CodeRelocs::InPlace(r) => r.len(),
+            CodeRelocs::Copied(v) => v.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<CodeReloc> {
+        match self {
+            CodeRelocs::InPlace(r) => r.get(i).map(|r| CodeReloc {
+                offset: r.r_offset,
+                r_type: r.r_type,
+                sym: r.r_sym,
+                addend: r.r_addend.unwrap_or(0),
+            }),
+            CodeRelocs::Copied(v) => v.get(i).copied(),
+        }
+    }
+
+    /// The first index whose offset is at least `offset`.
+    fn lower_bound(&self, offset: u64) -> usize {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.get(mid).is_some_and(|r| r.offset < offset) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
 }
 
 /// The module's code, ready to be walked.
 pub struct Program<'e, 'a> {
     elf: &'e Elf<'a>,
     symbols: &'e Symbols<'a>,
-    code: Vec<CodeSection>,
+    code: Vec<CodeSection<'a>>,
 }
 
 /// Argument registers, as indexes into the register file (`RAX` = 0 … `R15` = 15).
@@ -136,50 +178,56 @@ impl<'e, 'a> Program<'e, 'a> {
     /// Collects the code sections' relocations and function symbols.
     pub fn new(elf: &'e Elf<'a>, symbols: &'e Symbols<'a>) -> Result<Program<'e, 'a>, ElfError> {
         let sections = elf.sections();
-        let mut code: Vec<CodeSection> = sections
+        let indexes: Vec<usize> = sections
             .iter()
             .enumerate()
             .filter(|(_, sh)| {
                 let f = sh.sh_flags;
                 f & u64::from(SHF_ALLOC) != 0 && f & u64::from(SHF_EXECINSTR) != 0
             })
-            .map(|(index, _)| CodeSection {
-                index,
-                relocs: Vec::new(),
-                funcs: Vec::new(),
-            })
+            .map(|(index, _)| index)
             .collect();
-        let indexes: Vec<usize> = code.iter().map(|c| c.index).collect();
         let slot = |index: usize| indexes.binary_search(&index).ok();
-        let mut relocs_for: Vec<(usize, usize)> = Vec::new();
-        for (i, sh) in sections.iter().enumerate() {
+        let mut tables: Vec<Vec<Relocations<'a>>> = indexes.iter().map(|_| Vec::new()).collect();
+        for sh in sections {
             if (sh.sh_type == SHT_RELA || sh.sh_type == SHT_REL)
                 && sh.sh_link as usize == symbols.index()
                 && let Some(c) = usize::try_from(sh.sh_info).ok().and_then(slot)
             {
-                relocs_for.push((c, i));
+                tables[c].push(elf.relocations(sh)?);
             }
         }
-        for (c, i) in relocs_for {
-            let relocs = elf.relocations(&sections[i])?;
-            let out = &mut code[c].relocs;
-            out.reserve(relocs.len());
-            for r in relocs.iter() {
-                if r.r_sym >= symbols.len() {
-                    return Err(ElfError::Other(format!(
-                        "relocation section {} refers to symbol #{}, but the symbol table has {}",
-                        String::from_utf8_lossy(elf.section_name(&sections[i])),
-                        r.r_sym,
-                        symbols.len()
-                    )));
-                }
-                out.push(CodeReloc {
-                    offset: r.r_offset,
-                    r_type: r.r_type,
-                    sym: r.r_sym,
-                    addend: r.r_addend.unwrap_or(0),
-                });
-            }
+        let mut code: Vec<CodeSection<'a>> = Vec::with_capacity(indexes.len());
+        for (index, mut found) in indexes.iter().copied().zip(tables) {
+            let sorted = found.len() == 1 && {
+                let mut last = 0;
+                found[0].iter().all(|r| {
+                    let ok = r.r_offset >= last;
+                    last = r.r_offset;
+                    ok
+                })
+            };
+            let relocs = if sorted && let Some(only) = found.pop() {
+                CodeRelocs::InPlace(only)
+            } else {
+                let mut v: Vec<CodeReloc> = found
+                    .iter()
+                    .flat_map(|t| t.iter())
+                    .map(|r| CodeReloc {
+                        offset: r.r_offset,
+                        r_type: r.r_type,
+                        sym: r.r_sym,
+                        addend: r.r_addend.unwrap_or(0),
+                    })
+                    .collect();
+                v.sort_by_key(|r| r.offset);
+                CodeRelocs::Copied(v)
+            };
+            code.push(CodeSection {
+                index,
+                relocs,
+                funcs: Vec::new(),
+            });
         }
         for (i, sym) in symbols.iter() {
             if sym.st_type() != STT_FUNC || sym.st_shndx >= SHN_LORESERVE as usize {
@@ -195,7 +243,6 @@ impl<'e, 'a> Program<'e, 'a> {
             });
         }
         for c in &mut code {
-            c.relocs.sort_by_key(|r| r.offset);
             c.funcs.sort_by_key(|f| (f.start, std::cmp::Reverse(f.end)));
             c.funcs.dedup_by_key(|f| f.start);
             // A function without a size runs to the next one.
@@ -218,7 +265,7 @@ impl<'e, 'a> Program<'e, 'a> {
         let mut out = Vec::new();
         for (ci, c) in self.code.iter().enumerate() {
             let mut last = None;
-            for r in &c.relocs {
+            for r in (0..c.relocs.len()).filter_map(|i| c.relocs.get(i)) {
                 let hit =
                     syms.binary_search(&r.sym).is_ok() || (local_data && self.is_local_data(r.sym));
                 if !hit {
@@ -277,6 +324,10 @@ impl<'e, 'a> Program<'e, 'a> {
         let mut stored: Vec<Val> = Vec::new();
         let mut decoder = Decoder::with_ip(64, bytes, f.start, DecoderOptions::NONE);
         let mut ins = Instruction::default();
+        // The relocations of the current instruction; instructions come in address order, so
+        // one cursor walks the function's relocations once.
+        let mut next_reloc = c.relocs.lower_bound(f.start);
+        let mut relocs: Vec<CodeReloc> = Vec::new();
         while decoder.can_decode() {
             decoder.decode_out(&mut ins);
             if ins.is_invalid() {
@@ -286,7 +337,13 @@ impl<'e, 'a> Program<'e, 'a> {
             let ip = ins.ip();
             let next = ins.next_ip();
             let offsets = decoder.get_constant_offsets(&ins);
-            let relocs = relocs_in(&c.relocs, ip, next);
+            relocs.clear();
+            while let Some(r) = c.relocs.get(next_reloc).filter(|r| r.offset < next) {
+                if r.offset >= ip {
+                    relocs.push(r);
+                }
+                next_reloc += 1;
+            }
             let reloc_at = |at: usize| relocs.iter().find(|r| r.offset == ip + at as u64);
             let target_at = |at: usize| reloc_at(at).and_then(|r| self.target(r, next));
             let imm = offsets
@@ -301,7 +358,7 @@ impl<'e, 'a> Program<'e, 'a> {
             match ins.mnemonic() {
                 Mnemonic::Call | Mnemonic::Jmp => {
                     let is_call = ins.mnemonic() == Mnemonic::Call;
-                    let callee = self.callee(id.code, &ins, relocs, next);
+                    let callee = self.callee(id.code, &ins, &relocs, next);
                     // A jump inside the function is control flow, not a call.
                     let local_jump = !is_call
                         && relocs.is_empty()
@@ -495,12 +552,6 @@ pub fn object_at(symbols: &Symbols<'_>, section: usize, offset: u64) -> Option<u
                 || (s.st_value < offset && offset < s.st_value.saturating_add(s.st_size))
         })
         .map(|(i, _)| i)
-}
-
-fn relocs_in(relocs: &[CodeReloc], start: u64, end: u64) -> &[CodeReloc] {
-    let from = relocs.partition_point(|r| r.offset < start);
-    let to = relocs.partition_point(|r| r.offset < end);
-    relocs.get(from..to).unwrap_or_default()
 }
 
 fn func_at(funcs: &[Func], offset: u64) -> Option<usize> {
