@@ -175,8 +175,13 @@ pub fn is_supported(elf: &Elf<'_>) -> bool {
 }
 
 impl<'e, 'a> Program<'e, 'a> {
-    /// Collects the code sections' relocations and function symbols.
-    pub fn new(elf: &'e Elf<'a>, symbols: &'e Symbols<'a>) -> Result<Program<'e, 'a>, ElfError> {
+    /// Collects the code sections' relocations and function symbols, and, in the same pass
+    /// over the relocations, the functions that refer to one of `syms` (sorted symbol indexes).
+    pub fn new(
+        elf: &'e Elf<'a>,
+        symbols: &'e Symbols<'a>,
+        syms: &[usize],
+    ) -> Result<(Program<'e, 'a>, Vec<FuncId>), ElfError> {
         let sections = elf.sections();
         let indexes: Vec<usize> = sections
             .iter()
@@ -198,15 +203,18 @@ impl<'e, 'a> Program<'e, 'a> {
             }
         }
         let mut code: Vec<CodeSection<'a>> = Vec::with_capacity(indexes.len());
+        let mut hits: Vec<(usize, u64)> = Vec::new();
         for (index, mut found) in indexes.iter().copied().zip(tables) {
-            let sorted = found.len() == 1 && {
-                let mut last = 0;
-                found[0].iter().all(|r| {
-                    let ok = r.r_offset >= last;
-                    last = r.r_offset;
-                    ok
-                })
-            };
+            let c = code.len();
+            let mut sorted = found.len() == 1;
+            let mut last = 0;
+            for r in found.iter().flat_map(|t| t.iter()) {
+                sorted &= r.r_offset >= last;
+                last = r.r_offset;
+                if syms.binary_search(&r.r_sym).is_ok() {
+                    hits.push((c, r.r_offset));
+                }
+            }
             let relocs = if sorted && let Some(only) = found.pop() {
                 CodeRelocs::InPlace(only)
             } else {
@@ -256,19 +264,25 @@ impl<'e, 'a> Program<'e, 'a> {
                 f.end = f.end.min(len);
             }
         }
-        Ok(Program { elf, symbols, code })
+        let mut funcs: Vec<FuncId> = hits
+            .into_iter()
+            .filter_map(|(c, offset)| {
+                func_at(&code[c].funcs, offset).map(|func| FuncId { code: c, func })
+            })
+            .collect();
+        funcs.sort_unstable();
+        funcs.dedup();
+        Ok((Program { elf, symbols, code }, funcs))
     }
 
-    /// Every function that contains a relocation against one of `syms` (sorted symbol indexes)
-    /// or, with `local_data`, against an address in a section that is not code.
-    pub fn functions_referencing(&self, syms: &[usize], local_data: bool) -> Vec<FuncId> {
+    /// Every function that contains a relocation against an address in a section that is not
+    /// code (the functions that can load a table's address).
+    pub fn functions_using_data(&self) -> Vec<FuncId> {
         let mut out = Vec::new();
         for (ci, c) in self.code.iter().enumerate() {
             let mut last = None;
             for r in (0..c.relocs.len()).filter_map(|i| c.relocs.get(i)) {
-                let hit =
-                    syms.binary_search(&r.sym).is_ok() || (local_data && self.is_local_data(r.sym));
-                if !hit {
+                if !self.is_local_data(r.sym) {
                     continue;
                 }
                 if let Some(func) = func_at(&c.funcs, r.offset)

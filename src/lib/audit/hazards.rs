@@ -356,6 +356,23 @@ pub struct Hazards {
     pub skipped: Vec<&'static str>,
 }
 
+/// Every imported name [`analyse`] looks at, sorted.
+fn names_of_interest() -> &'static [&'static [u8]] {
+    static NAMES: std::sync::OnceLock<Vec<&'static [u8]>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut v: Vec<&'static [u8]> = SINKS.iter().map(|s| s.0.as_bytes()).collect();
+        for (register, unregister) in PAIRS {
+            v.push(register.as_bytes());
+            v.extend(unregister.iter().map(|u| u.as_bytes()));
+        }
+        v.extend(REF_FUNCTIONS.iter().map(|n| n.as_bytes()));
+        v.extend([&b"__symbol_get"[..], b"register_filesystem"]);
+        v.sort_unstable();
+        v.dedup();
+        v
+    })
+}
+
 /// What a function does with its parameters: (parameter, sink, what the sink takes), and
 /// whether it stores `THIS_MODULE` somewhere (a cdev's owner).
 type Summary = (Vec<(u8, Sink, Arg)>, bool);
@@ -372,10 +389,11 @@ pub fn analyse(
     // Imports of interest, by name, and the module's plain exports.
     let mut imports: HashMap<&[u8], usize> = HashMap::new();
     let ksymtab = elf.find_section("__ksymtab").map(|(i, _)| i);
+    let known = names_of_interest();
     for (i, sym) in symbols.iter() {
         let name = symbols.name(&sym);
         if sym.st_shndx == SHN_UNDEF as usize {
-            if !name.is_empty() {
+            if known.binary_search(&name).is_ok() {
                 imports.insert(name, i);
             }
         } else if Some(sym.st_shndx) == ksymtab
@@ -440,7 +458,7 @@ pub fn analyse(
         return Ok(h);
     }
     h.decoded = true;
-    let program = Program::new(elf, symbols)?;
+    let (program, callers) = Program::new(elf, symbols, &interesting)?;
     let this_module = Target::Local {
         section: this_module_section,
         offset: 0,
@@ -450,7 +468,7 @@ pub fn analyse(
     let mut summaries: HashMap<FuncId, Summary> = HashMap::new();
     let mut foreign_chain = BTreeSet::new();
     let mut gets = BTreeSet::new();
-    for func in program.functions_referencing(&interesting, false) {
+    for func in callers {
         let mut flows = Vec::new();
         let mut found = Vec::new();
         let mut stores_owner = false;
@@ -517,7 +535,7 @@ pub fn analyse(
     }
     // One level of wrappers: a local function that hands its parameter to a sink.
     if !summaries.is_empty() {
-        for func in program.functions_referencing(&[], true) {
+        for func in program.functions_using_data() {
             let mut stores_owner = false;
             let mut found = Vec::new();
             program.walk(func, false, |e| match e {
@@ -623,18 +641,15 @@ pub fn analyse(
 
 /// Whether some code stores into `target` (a table's owner slot).
 fn stores_into(program: &Program<'_, '_>, target: Target) -> bool {
-    program
-        .functions_referencing(&[], true)
-        .into_iter()
-        .any(|f| {
-            let mut hit = false;
-            program.walk(f, false, |e| {
-                if let Event::Store { dest: Some(d), .. } = e {
-                    hit |= d == target;
-                }
-            });
-            hit
-        })
+    program.functions_using_data().into_iter().any(|f| {
+        let mut hit = false;
+        program.walk(f, false, |e| {
+            if let Event::Store { dest: Some(d), .. } = e {
+                hit |= d == target;
+            }
+        });
+        hit
+    })
 }
 
 fn cached<'m>(
