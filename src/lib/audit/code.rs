@@ -194,27 +194,43 @@ impl<'e, 'a> Program<'e, 'a> {
             .collect();
         let slot = |index: usize| indexes.binary_search(&index).ok();
         let mut tables: Vec<Vec<Relocations<'a>>> = indexes.iter().map(|_| Vec::new()).collect();
+        let mut raw: Vec<Vec<&'a [u8]>> = indexes.iter().map(|_| Vec::new()).collect();
         for sh in sections {
             if (sh.sh_type == SHT_RELA || sh.sh_type == SHT_REL)
                 && sh.sh_link as usize == symbols.index()
                 && let Some(c) = usize::try_from(sh.sh_info).ok().and_then(slot)
             {
                 tables[c].push(elf.relocations(sh)?);
+                raw[c].push(if sh.sh_type == SHT_RELA {
+                    elf.section_data(sh)
+                } else {
+                    &[]
+                });
             }
         }
         let mut code: Vec<CodeSection<'a>> = Vec::with_capacity(indexes.len());
         let mut hits: Vec<(usize, u64)> = Vec::new();
-        for (index, mut found) in indexes.iter().copied().zip(tables) {
+        for ((index, mut found), raw) in indexes.iter().copied().zip(tables).zip(raw) {
             let c = code.len();
             let mut sorted = found.len() == 1;
             let mut last = 0;
-            for r in found.iter().flat_map(|t| t.iter()) {
-                sorted &= r.r_offset >= last;
-                last = r.r_offset;
-                if syms.binary_search(&r.r_sym).is_ok() {
-                    hits.push((c, r.r_offset));
+            // x86-64 RELA entries (is_supported): r_offset, then r_info with the symbol in its
+            // high half, little-endian. Read in place: this pass sees every code relocation.
+            for entry in raw.iter().flat_map(|t| t.chunks_exact(24)) {
+                let word = |at: usize| {
+                    entry
+                        .get(at..at + 8)
+                        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                        .map_or(0, u64::from_le_bytes)
+                };
+                let (offset, sym) = (word(0), (word(8) >> 32) as usize);
+                sorted &= offset >= last;
+                last = offset;
+                if syms.binary_search(&sym).is_ok() {
+                    hits.push((c, offset));
                 }
             }
+            sorted &= raw.iter().all(|t| !t.is_empty());
             let relocs = if sorted && let Some(only) = found.pop() {
                 CodeRelocs::InPlace(only)
             } else {
