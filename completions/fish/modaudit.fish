@@ -1,6 +1,7 @@
 complete -c modaudit -l deny -d 'Exit with status 2 if any module has one of these verdicts or findings' -r
 complete -c modaudit -s k -l set-version -d 'Look names up for kernel VERSION instead of $(uname -r)' -r
 complete -c modaudit -s b -l basedir -d 'Use DIR as filesystem root for /lib/modules' -r -F
+complete -c modaudit -l symvers -d 'Look symbol_get names up in this Module.symvers too (the kernel\'s own exports)' -r -F
 complete -c modaudit -l json -d 'Print JSON Lines (one object per module file) instead of a table'
 complete -c modaudit -s V -l version -d 'Show version'
 complete -c modaudit -s h -l help -d 'Print help (see more with \'--help\')'

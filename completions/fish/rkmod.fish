@@ -46,7 +46,7 @@ complete -c rkmod -n "__fish_rkmod_using_subcommand insmod" -s h -l help -d 'Pri
 complete -c rkmod -n "__fish_rkmod_using_subcommand rmmod" -s w -l wait -d 'Wait until the module is unused, then remove it; give up after MSEC milliseconds if given (--wait=MSEC)' -r
 complete -c rkmod -n "__fish_rkmod_using_subcommand rmmod" -s f -l force -d 'DANGEROUS: force removal, skipping every check: removes a permanent module or one still in use (needs CONFIG_MODULE_FORCE_UNLOAD; taints the kernel; may crash it)'
 complete -c rkmod -n "__fish_rkmod_using_subcommand rmmod" -s s -l syslog -d 'Print to syslog, not stderr'
-complete -c rkmod -n "__fish_rkmod_using_subcommand rmmod" -s v -l verbose -d 'Enable more messages (what --wait is waiting for)'
+complete -c rkmod -n "__fish_rkmod_using_subcommand rmmod" -s v -l verbose -d 'Enable more messages (what --wait is waiting for; unload races of debugfs files too)'
 complete -c rkmod -n "__fish_rkmod_using_subcommand rmmod" -s V -l version -d 'Show version'
 complete -c rkmod -n "__fish_rkmod_using_subcommand rmmod" -s h -l help -d 'Print help'
 complete -c rkmod -n "__fish_rkmod_using_subcommand lsmod" -s s -l syslog -d 'Print to syslog, not stderr'
@@ -114,6 +114,7 @@ complete -c rkmod -n "__fish_rkmod_using_subcommand depmod" -s h -l help -d 'Pri
 complete -c rkmod -n "__fish_rkmod_using_subcommand modaudit" -l deny -d 'Exit with status 2 if any module has one of these verdicts or findings' -r
 complete -c rkmod -n "__fish_rkmod_using_subcommand modaudit" -s k -l set-version -d 'Look names up for kernel VERSION instead of $(uname -r)' -r
 complete -c rkmod -n "__fish_rkmod_using_subcommand modaudit" -s b -l basedir -d 'Use DIR as filesystem root for /lib/modules' -r -F
+complete -c rkmod -n "__fish_rkmod_using_subcommand modaudit" -l symvers -d 'Look symbol_get names up in this Module.symvers too (the kernel\'s own exports)' -r -F
 complete -c rkmod -n "__fish_rkmod_using_subcommand modaudit" -l json -d 'Print JSON Lines (one object per module file) instead of a table'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modaudit" -s V -l version -d 'Show version'
 complete -c rkmod -n "__fish_rkmod_using_subcommand modaudit" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -1,7 +1,7 @@
 complete -c rmmod -s w -l wait -d 'Wait until the module is unused, then remove it; give up after MSEC milliseconds if given (--wait=MSEC)' -r
 complete -c rmmod -s f -l force -d 'DANGEROUS: force removal, skipping every check: removes a permanent module or one still in use (needs CONFIG_MODULE_FORCE_UNLOAD; taints the kernel; may crash it)'
 complete -c rmmod -s s -l syslog -d 'Print to syslog, not stderr'
-complete -c rmmod -s v -l verbose -d 'Enable more messages (what --wait is waiting for)'
+complete -c rmmod -s v -l verbose -d 'Enable more messages (what --wait is waiting for; unload races of debugfs files too)'
 complete -c rmmod -s V -l version -d 'Show version'
 complete -c rmmod -s h -l help -d 'Print help'
 

@@ -36,7 +36,13 @@ pub fn module_file(data: &[u8]) {
             modinfo::write_param_field(&mut out, &params, sep);
         }
     }
-    let _ = crate::audit::audit(&file);
+    // The audit reads the code for the unload hazards too; the exports it finds are checked
+    // against its own symbol_get names, as a run of modaudit does.
+    if let Ok(mut audit) = crate::audit::audit(&file) {
+        let mut exports = crate::audit::Exports::default();
+        exports.add_module("fuzz", &audit);
+        exports.check(&mut audit);
+    }
 }
 
 /// `/proc/modules` lines, and the state words of `/proc/modules` and sysfs `initstate`.
@@ -79,6 +85,9 @@ pub fn text_files(data: &[u8]) {
         let _ = crate::fnmatch::fnmatch(&data[..mid], &data[mid + 1..]);
     }
     let _ = crate::names::normalize_alias(data);
+    // Module.symvers for modaudit --symvers.
+    let mut exports = crate::audit::Exports::default();
+    let _ = exports.add_symvers(data);
 }
 
 /// modprobe's configuration: the input up to the first NUL as a modprobe.d file, the rest as

@@ -118,6 +118,49 @@ pub fn kernel_name(name: &str) -> Result<CString, String> {
     CString::new(name).map_err(|_| format!("'{name}' contains a NUL byte"))
 }
 
+/// The warning rmmod gives before removing a loaded module whose file (the argument itself, or
+/// the name looked up in `modules.dep` as modinfo does) hands the kernel file operations
+/// without an owner: removing it while one of its files is open crashes the kernel on the next
+/// access (modaudit's `ownerless-fops`). debugfs files (root only) count only with
+/// `with_debugfs`. None when the module is not loaded, its file cannot be found or read, or it
+/// has no such table: the warning is advice, never a reason to fail.
+pub fn unload_race_warning(
+    root: &SysRoot,
+    moddir: Option<&ModuleDir>,
+    arg: &OsStr,
+    with_debugfs: bool,
+) -> Option<String> {
+    let path = Path::new(arg);
+    let (name, file) = if path.is_file() {
+        (names::name_from_path(path)?, path.to_path_buf())
+    } else {
+        let found = moddir?.lookup_name(arg.as_bytes()).ok()??;
+        (found.name, found.path?)
+    };
+    let name = String::from_utf8_lossy(&name).into_owned();
+    if !ModuleSys::new(root, &name).exists() {
+        return None;
+    }
+    let audit = crate::file::ModuleFile::open(&file)
+        .and_then(|f| crate::audit::audit(&f))
+        .ok()?;
+    let tables: Vec<String> = audit
+        .ownerless
+        .iter()
+        .filter(|t| with_debugfs || t.is_user_reachable())
+        .map(|t| {
+            let sinks: Vec<&str> = t.sinks.iter().map(|s| s.as_str()).collect();
+            format!("{} ({})", t.symbol, sinks.join(", "))
+        })
+        .collect();
+    (!tables.is_empty()).then(|| {
+        format!(
+            "removing {name} while one of its files is open will crash the kernel: its file operations have no owner, so an open file does not keep it loaded ({})",
+            tables.join(", ")
+        )
+    })
+}
+
 /// Explains a `delete_module` failure in terms of the module's state.
 pub fn explain(root: &SysRoot, name: &str, errno: Errno, forced: bool) -> Option<String> {
     let pm = loaded::find(root, name).ok().flatten();

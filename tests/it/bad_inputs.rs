@@ -1024,3 +1024,115 @@ fn depmod_names_the_file_and_line_of_a_bad_configuration_line() {
         assert!(err.lines().any(|l| l == line), "{line:?} not in {err}");
     }
 }
+/// The paths that read code and data for the unload hazards, on rk_misc_noowner.ko (its init
+/// calls misc_register with a miscdevice whose fops has no owner): a relocation past the end
+/// of its section, a symbol in a section that does not exist, code cut in the middle of the
+/// call, and code that is not code. One line naming the file and the cause, or a verdict with
+/// no invented finding; never a panic.
+#[test]
+fn hazard_paths_on_hostile_code_and_relocations() {
+    let t = TempDir::new("hazards");
+    let good = std::fs::read(fixture("rk_misc_noowner.ko")).unwrap();
+    let (init, rela_init, symtab, nsections) = {
+        let elf = rkmod::file::elf::Elf::parse(&good).unwrap();
+        (
+            elf.find_section(".init.text").unwrap().0,
+            elf.find_section(".rela.init.text").unwrap().0,
+            elf.find_section(".symtab").unwrap().0,
+            elf.sections().len(),
+        )
+    };
+    let init_size = get_u64(&good, header_of(&good, init) + SH_SIZE);
+    let rela_at = get_u64(&good, header_of(&good, rela_init) + SH_OFFSET) as usize;
+    let symtab_at = get_u64(&good, header_of(&good, symtab) + SH_OFFSET) as usize;
+    // The last relocation of .rela.init.text is at the highest offset: the call's.
+    let rela_len = get_u64(&good, header_of(&good, rela_init) + SH_SIZE) as usize;
+    let last_rela = rela_at + rela_len - 24;
+    let last_offset = get_u64(&good, last_rela);
+    let write = |name: &str, d: &[u8]| {
+        let p = t.0.join(name);
+        std::fs::write(&p, d).unwrap();
+        p
+    };
+    let audit = |p: &Path| tool("modaudit", &["--json", p.to_str().unwrap()]);
+
+    // The unpatched file is flagged: the cases below change what it says.
+    let o = audit(&fixture("rk_misc_noowner.ko"));
+    expect("modaudit rk_misc_noowner.ko", &o, 0, &[]);
+    assert!(text(&o.stdout).contains("rk_misc_fops (misc)"));
+
+    // A relocation at an offset past the end of .init.text.
+    let mut d = good.clone();
+    put_u64(&mut d, last_rela, init_size + 0x1000);
+    let p = write("reloc_past_section.ko", &d);
+    let o = audit(&p);
+    expect(
+        "modaudit reloc_past_section.ko",
+        &o,
+        1,
+        &[
+            p.to_str().unwrap(),
+            "relocation section .rela.init.text has an entry at offset",
+            "past the end of .init.text",
+        ],
+    );
+
+    // Code cut in the middle: .init.text ends inside the call, so its relocation lies past the
+    // end (the loader would patch bytes that are not there).
+    let mut d = good.clone();
+    set_sh(&mut d, init, SH_SIZE, last_offset + 2);
+    let p = write("code_cut_mid_call.ko", &d);
+    let o = audit(&p);
+    expect(
+        "modaudit code_cut_mid_call.ko",
+        &o,
+        1,
+        &[p.to_str().unwrap(), "past the end of .init.text"],
+    );
+
+    // A symbol defined in section #9999.
+    let mut d = good.clone();
+    let sym1_shndx = symtab_at + 24 + 6;
+    d[sym1_shndx..sym1_shndx + 2].copy_from_slice(&9999u16.to_le_bytes());
+    let p = write("symbol_in_missing_section.ko", &d);
+    let o = audit(&p);
+    expect(
+        "modaudit symbol_in_missing_section.ko",
+        &o,
+        1,
+        &[
+            p.to_str().unwrap(),
+            &format!("is defined in section #9999, but the file has {nsections} sections"),
+        ],
+    );
+
+    // Code that does not decode (0x06 is invalid in 64-bit mode): the verdict stands, and no
+    // table is claimed from code that cannot be read.
+    let mut d = good.clone();
+    let init_at = get_u64(&d, header_of(&d, init) + SH_OFFSET) as usize;
+    for b in &mut d[init_at..init_at + init_size as usize] {
+        *b = 0x06;
+    }
+    let p = write("code_not_code.ko", &d);
+    let o = audit(&p);
+    expect("modaudit code_not_code.ko", &o, 0, &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["verdict"], "removable");
+    assert!(
+        !text(&o.stdout).contains("ownerless-fops"),
+        "{}",
+        text(&o.stdout)
+    );
+
+    // Every cut of the file: an answer or one error line, never a panic.
+    for cut in (64..good.len()).step_by(97) {
+        let p = write("cut.ko", &good[..cut]);
+        let o = audit(&p);
+        let err = text(&o.stderr);
+        assert!(!err.contains("panicked"), "cut at {cut}: {err}");
+        assert!(
+            matches!(o.status.code(), Some(0 | 1)),
+            "cut at {cut}: {err}"
+        );
+    }
+}

@@ -231,3 +231,86 @@ fn rmmod_wait_calls_once_the_reference_count_reaches_zero() {
     // makes it, once it was free.
     assert_eq!(sys.calls(), ["delete_module nft_ct flags=O_NONBLOCK"]);
 }
+
+/// Before removing a module whose file registers file operations without an owner (modaudit's
+/// ownerless-fops), rmmod warns in one line; stdout and the exit status stay kmod's. debugfs
+/// files (root only) are named only with -v.
+#[test]
+fn rmmod_warns_before_removing_a_module_with_ownerless_file_operations() {
+    let loaded = ["rk_misc_noowner", "rk_debugfs_noowner", "rk_chardev"];
+    let modules: Vec<Module<'_>> = loaded
+        .iter()
+        .map(|&name| Module {
+            name,
+            proc_size: 16384,
+            deps: "-",
+            state: "Live",
+            sys: Some(NORMAL),
+        })
+        .collect();
+    let sys = FakeRoot::new(&modules, &[], &[]);
+    // modules.dep names each file, as depmod writes it; rmmod looks names up as modinfo does.
+    let mut dep = String::new();
+    for name in loaded {
+        let rel = format!("lib/modules/9.9.9-rkfake/extra/{name}.ko");
+        sys.write(&rel, std::fs::read(fixture(&format!("{name}.ko"))).unwrap());
+        dep.push_str(&format!("extra/{name}.ko:\n"));
+    }
+    sys.write("lib/modules/9.9.9-rkfake/modules.dep", dep);
+
+    let o = sys.ours("rmmod", &["rk_misc_noowner"]);
+    assert_status(&o, 0, "rmmod rk_misc_noowner");
+    assert!(o.stdout.is_empty());
+    let line = assert_one_stderr_line(&o, "the warning");
+    assert_eq!(
+        line,
+        "rmmod: WARNING: removing rk_misc_noowner while one of its files is open will crash the \
+         kernel: its file operations have no owner, so an open file does not keep it loaded \
+         (rk_misc_fops (misc))\n"
+    );
+    assert_eq!(
+        sys.calls(),
+        ["delete_module rk_misc_noowner flags=O_NONBLOCK"]
+    );
+
+    // By path: the file itself.
+    let o = sys.ours("rmmod", &[fixture("rk_misc_noowner.ko").to_str().unwrap()]);
+    assert_status(&o, 0, "rmmod by path");
+    assert!(
+        text(&o.stderr).contains("rk_misc_fops (misc)"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // debugfs only: silent, unless -v.
+    let o = sys.ours("rmmod", &["rk_debugfs_noowner"]);
+    assert_status(&o, 0, "rmmod rk_debugfs_noowner");
+    assert!(o.stderr.is_empty(), "{}", text(&o.stderr));
+    let o = sys.ours("rmmod", &["-v", "rk_debugfs_noowner"]);
+    assert_status(&o, 0, "rmmod -v rk_debugfs_noowner");
+    assert!(
+        text(&o.stderr).contains(
+            "rmmod: WARNING: removing rk_debugfs_noowner while one of its \
+         files is open will crash the kernel"
+        ) && text(&o.stderr).contains("(rk_debugfs_fops (debugfs))"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // With an owner: nothing to say, even with -v (but the INFO line -v always gives).
+    let o = sys.ours("rmmod", &["-v", "rk_chardev"]);
+    assert_status(&o, 0, "rmmod -v rk_chardev");
+    assert!(!text(&o.stderr).contains("WARNING"), "{}", text(&o.stderr));
+
+    // The kernel's answer still decides the exit status; the warning changes nothing.
+    sys.fail_with("EBUSY");
+    let o = sys.ours("rmmod", &["rk_misc_noowner"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+
+    // Not loaded: kmod's refusal only, no warning.
+    let sys = FakeRoot::empty();
+    let o = sys.ours("rmmod", &[fixture("rk_misc_noowner.ko").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!text(&o.stderr).contains("WARNING"), "{}", text(&o.stderr));
+}

@@ -99,6 +99,16 @@ declare -A EXPECT=(
 	[rk_legacy_safe]="Y Y Y N"
 	[rk_legacy_force]="Y N N Y"
 	[rk_symget]="Y Y N N"
+	[rk_misc_noowner]="Y Y N N"
+	[rk_chrdev_noowner]="Y Y N N"
+	[rk_chrdev_owner]="Y Y N N"
+	[rk_debugfs_noowner]="Y Y N N"
+	[rk_debugfs_owner]="Y Y N N"
+	[rk_cdev_owner]="Y Y N N"
+	[rk_notifier_leak]="Y Y N N"
+	[rk_notifier_paired]="Y Y N N"
+	[rk_provider_plain]="Y Y N N"
+	[rk_symget_plain]="Y Y N N"
 )
 
 defined_sym() { # file name -> prints Y/N: defined (non-UND) symbol of that name

@@ -12,6 +12,10 @@
 #   --scenarios L    scenarios that must have begun and ended (run.sh passes every scenario
 #                    when no --scenario was given); default: none required
 #   --expected FILE  the expected SKIPs (default: tests/vm/expected-skips)
+#   --expect-oops M  a boot that must END in an oops (panic_on_oops=1) caused by the unloaded
+#                    module M: the kernel must log an oops whose "last unloaded:" names M, and
+#                    a panic; RKMOD-DONE must be absent (the VM ended at the oops). Every other
+#                    rule holds, except that the scenario never ends.
 #
 # A run fails when:
 #   - a check FAILed, or the VM did not finish (no RKMOD-DONE), or tests/vm/watchdog.sh killed
@@ -32,7 +36,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-kernel='' qrc='' secs='?' required='' expected=$here/expected-skips verbose=0 transcript=0
+kernel='' qrc='' secs='?' required='' expected=$here/expected-skips verbose=0 transcript=0 oops_module=
 usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0" >&2; exit 2; }
 while [[ $# -gt 1 ]]; do
 	case $1 in
@@ -41,6 +45,7 @@ while [[ $# -gt 1 ]]; do
 	--secs) secs=$2; shift 2 ;;
 	--scenarios) required=$2; shift 2 ;;
 	--expected) expected=$2; shift 2 ;;
+	--expect-oops) oops_module=$2; shift 2 ;;
 	-v | --verbose) verbose=1; shift ;;
 	--transcript) transcript=1; shift ;;
 	*) usage ;;
@@ -148,16 +153,38 @@ watchdog=$(grep -m1 '^RKMOD-WATCHDOG ' <<<"$proto" || true)
 if [[ -n $watchdog ]]; then
 	fail_line "vm/watchdog ${watchdog#RKMOD-WATCHDOG }"
 fi
-if ! grep -q '^RKMOD-DONE' <<<"$proto"; then
-	fail_line "vm/done the VM did not finish its run; last console lines:"
-	tr -d '\r' <"$logf" | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1b[c]//g' | tail -n 25 | sed 's/^/  | /'
-fi
 # (Results and scenario output are ours, not the kernel's: "KNOWN BUG:" is no oops.)
-oops=$(tr -d '\r' <"$logf" | grep -vE '^RKMOD-(RESULT|LOG|WATCHDOG) ' |
-	grep -E 'Kernel panic|BUG: |Oops|WARNING: CPU|general protection fault|Call Trace:' | head -n 20 || true)
-if [[ -n $oops ]]; then
-	fail_line "vm/kernel kernel oops, panic or warning:"
-	sed 's/^/  | /' <<<"$oops"
+kernel_lines=$(tr -d '\r' <"$logf" | grep -vE '^RKMOD-(RESULT|LOG|WATCHDOG) ' || true)
+oops=$(grep -E 'Kernel panic|BUG: |Oops|WARNING: CPU|general protection fault|Call Trace:' <<<"$kernel_lines" | head -n 20 || true)
+if [[ -n $oops_module ]]; then
+	# The expected end: an oops (page fault or GP fault in freed module memory), the module named
+	# as the last one unloaded, and the panic panic_on_oops=1 turns it into.
+	if grep -q '^RKMOD-DONE' <<<"$proto"; then
+		fail_line "vm/oops the VM finished normally: no oops after $oops_module was removed"
+	elif ! grep -qE 'BUG: |Oops|general protection fault' <<<"$kernel_lines"; then
+		fail_line "vm/oops no oops in the console log; last console lines:"
+		tr -d '\r' <"$logf" | tail -n 25 | sed 's/^/  | /'
+	elif ! grep -qE "last unloaded: $oops_module([](]|$)" <<<"$kernel_lines"; then
+		fail_line "vm/oops-module the oops does not name $oops_module as last unloaded:"
+		grep -E 'last unloaded|Modules linked in' <<<"$kernel_lines" | head -n 3 | sed 's/^/  | /'
+	elif ! grep -q 'Kernel panic' <<<"$kernel_lines"; then
+		fail_line "vm/panic an oops but no panic (was panic_on_oops=1 set?)"
+	elif ((pass == 0)); then
+		fail_line "vm/oops-checks an oops, but no check passed before it (refcnt, rmmod)"
+	else
+		pass=$((pass + 1))
+		echo "  PASS vm/oops as expected: $(grep -m1 -E 'BUG: |general protection fault' <<<"$kernel_lines"), last unloaded: $oops_module"
+		grep -m1 -E 'RIP: ' <<<"$kernel_lines" | sed 's/^/  | /' || true
+	fi
+else
+	if ! grep -q '^RKMOD-DONE' <<<"$proto"; then
+		fail_line "vm/done the VM did not finish its run; last console lines:"
+		tr -d '\r' <"$logf" | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1b[c]//g' | tail -n 25 | sed 's/^/  | /'
+	fi
+	if [[ -n $oops ]]; then
+		fail_line "vm/kernel kernel oops, panic or warning:"
+		sed 's/^/  | /' <<<"$oops"
+	fi
 fi
 if ((pass + fail + skip == 0)); then
 	fail_line "vm/results no RKMOD-RESULT lines in $logf"

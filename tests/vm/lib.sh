@@ -387,6 +387,54 @@ t_release() {
 	T_HOLDER=
 }
 
+# t_open_later FILE: a background shell opens FILE on fd 3 and waits for t_then. Only that
+# shell holds the file, and it never forks while holding it: closing any copy of the
+# descriptor (a child's exit, a redirection) calls into the file's operations (filp_close:
+# ->flush), which after an unload race is freed code. It waits on a FIFO with builtins only.
+t_open_later() {
+	rm -f /tmp/rk-go
+	mkfifo /tmp/rk-go
+	(
+		exec 3<"$1" || exit 1
+		read -r what </tmp/rk-go
+		case $what in
+		read) read -r line <&3 && echo "read: $line" ;;
+		close) exec 3<&- ;;
+		esac
+	) &
+	T_OPENER=$!
+	usleep 300000
+}
+
+# t_then read|close: the t_open_later shell reads a line from its file, or closes it (builtins,
+# no fork); waits for it.
+t_then() {
+	echo "$1" >/tmp/rk-go
+	wait "$T_OPENER"
+}
+
+# t_unload_race MODULE FILE read|close: the unload race of an ownerless file_operations. With
+# FILE open (t_open_later), MODULE's refcnt stays 0 and rmmod succeeds (ours, given the module
+# file, warns first); then the opener reads or closes FILE, which runs freed code: the oops-*
+# scenarios boot with oops=panic, so this is where the VM ends.
+t_unload_race() {
+	t_open_later "$2"
+	t_expect_file refcnt-open "/sys/module/$1/refcnt" 0
+	if [ "${RKMOD_TOOLS:-}" = rk ]; then
+		# -v: debugfs-only tables are named too.
+		t_run rmmod-while-open 0 -- "$RMMOD" -v "$RK_MODULES/$1.ko"
+		t_expect_contains rmmod-warns stderr \
+			"removing $1 while one of its files is open will crash the kernel"
+	else
+		t_run rmmod-while-open 0 -- "$RMMOD" "$1"
+	fi
+	t_proc_lacks "$1"
+	echo "$3 on the open file: this oopses"
+	sleep 1
+	t_then "$3"
+	t_fail no-oops "$3 on a file of the removed $1 returned"
+}
+
 # t_ms: milliseconds since boot (from /proc/uptime: 10 ms resolution), for timing steps.
 # (BusyBox's date has no %N.) t_capture/t_run leave the time the command took in T_MS.
 t_ms() { echo $(($(_t_cs) * 10)); }

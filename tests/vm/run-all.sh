@@ -1,7 +1,7 @@
 #!/bin/sh
 # Run scenarios inside the VM (installed as /scenarios/run-all.sh; /init calls it).
 #
-#   sh /scenarios/run-all.sh [NAME...]     default: every /scenarios/*.sh, in name order
+#   sh /scenarios/run-all.sh [NAME...]     default: every /scenarios/*.sh but oops-*, in name order
 #
 # Output protocol (one line each, parsed by tests/vm/run.sh):
 #   RKMOD-BEGIN <scenario>
@@ -16,7 +16,8 @@ dir=$(dirname "$0")
 if [ $# -eq 0 ]; then
 	for f in "$dir"/*.sh; do
 		n=$(basename "$f" .sh)
-		case $n in lib | run-all) continue ;; esac
+		# oops-* scenarios end the kernel: only when named (run.sh boots each alone).
+		case $n in lib | run-all | oops-*) continue ;; esac
 		set -- "$@" "$n"
 	done
 fi

@@ -14,6 +14,12 @@
 #   --jobs N          boot up to N kernels at once (default: all of them if the host has 2+
 #                     CPUs, else 1; also RKMOD_VM_JOBS)
 #
+# Scenarios named oops-*.sh end the kernel on purpose (an unload race: the module is removed
+# while its code can still be called). Each gets a boot of its own on 6.1 (our test modules'
+# kernel), after the normal boots, with oops=panic (panic_on_oops), so the VM ends at the oops; the judge
+# (--expect-oops) passes it only if the kernel oopsed with the module the scenario's
+# "# oops-module: NAME" line names as "last unloaded". --scenario picks them like the others.
+#
 # Environment: RKMOD_DEBIAN_DIR (kernel trees, default <repo>/target/debian, holding 6.1/ and
 # 6.12/ as made by tests/debian/fetch.sh), RKMOD_BIN_DIR (our binaries, default
 # <repo>/target/release), RKMOD_VM_STALL (seconds without a new console line before qemu is
@@ -74,6 +80,17 @@ fi
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || { log "--jobs must be a positive number"; usage 2; }
 # shellcheck disable=SC2206 # split the comma/space separated scenario names
 scenarios=(${scenarios[*]:-})
+# The oops-* scenarios boot alone (see above); the others share one boot per kernel.
+oops_scenarios=() normal_scenarios=()
+for s in "${scenarios[@]}"; do
+	case $s in oops-*) oops_scenarios+=("$s") ;; *) normal_scenarios+=("$s") ;; esac
+done
+if ((${#scenarios[@]} == 0)); then
+	for f in "$here"/scenarios/oops-*.sh; do [[ -f $f ]] && oops_scenarios+=("$(basename "$f" .sh)"); done
+elif ((${#normal_scenarios[@]} == 0)); then
+	kernels_normal=0
+fi
+scenarios=("${normal_scenarios[@]}")
 
 # shellcheck disable=SC2034 # also for host-lib.sh
 case ${CI:-} in true | 1 | yes) ci=1 ;; *) ci=0 ;; esac
@@ -136,12 +153,17 @@ failures=()
 
 # report KERNEL LOG QEMU_RC SECS: judge the console log (tests/vm/judge.sh: the same rules the
 # self-test checks), print what it says, update the totals.
+# A fifth argument, MODULE, judges a boot that must end in an oops from MODULE (oops-*).
 report() {
-	local k=$1 logf=$2 qrc=$3 secs=$4 verdict last args=()
+	local k=$1 logf=$2 qrc=$3 secs=$4 oops_module=${5:-} verdict last args=()
 	((verbose)) && args+=(--verbose)
 	((transcript)) && args+=(--transcript)
-	# Without --scenario, every scenario in the tree must have run.
-	((${#scenarios[@]})) || args+=(--scenarios "$all_scenarios")
+	if [[ -n $oops_module ]]; then
+		args+=(--expect-oops "$oops_module")
+	elif ((${#scenarios[@]} == 0)); then
+		# Without --scenario, every scenario in the tree must have run.
+		args+=(--scenarios "$all_scenarios")
+	fi
 	verdict=$("$here/judge.sh" --kernel "$k" --qemu-rc "$qrc" --secs "$secs" "${args[@]}" "$logf")
 	printf '%s\n' "$verdict"
 	while IFS= read -r line; do
@@ -156,7 +178,9 @@ report() {
 		total_fail=$((total_fail + 1)); failures+=("[$k] judge.sh gave no verdict")
 	fi
 }
-all_scenarios=$(cd "$here/scenarios" && for f in *.sh; do printf '%s ' "${f%.sh}"; done)
+all_scenarios=$(cd "$here/scenarios" && for f in *.sh; do
+	case $f in oops-*) ;; *) printf '%s ' "${f%.sh}" ;; esac
+done)
 
 # Each kernel boots in its own qemu; with --jobs N (default: all at once when the host has 2+
 # CPUs) up to N run side by side, which halves the wall time of a two-kernel run. The results
@@ -166,6 +190,7 @@ declare -A t1_of=() pid_of=()
 # Ctrl-C: stop the boots still running (watchdog.sh passes the signal on to its qemu).
 trap 'kill "${pid_of[@]}" 2>/dev/null; exit 130' INT TERM
 for k in "${kernels[@]}"; do
+	[[ ${kernels_normal:-1} == 0 ]] && break
 	vmlinuz=$(vmlinuz_of "$k")
 	initrd=$out/$k/initrd.cpio.gz
 	logf=$out/$k.log
@@ -186,6 +211,7 @@ for k in "${kernels[@]}"; do
 	# kernel command line (the kernel itself ignores them for loadable modules). ppp-generic is
 	# spelt with '-' on purpose: kmod does not normalise these names, rkmod does.
 	append+=" brd.rd_size=2048 modprobe.blacklist=vcan,ppp-generic"
+	[[ $k == 6.1 ]] && built_61=1
 	((${#scenarios[@]})) && append+=" rkmod.scenario=$(IFS=,; echo "${scenarios[*]}")"
 	[[ -n ${RKMOD_SOAK_CYCLES:-} ]] && append+=" rkmod.soak=$RKMOD_SOAK_CYCLES"
 	[[ -n ${RKMOD_SOAK_MINUTES:-} ]] && append+=" rkmod.soak_minutes=$RKMOD_SOAK_MINUTES"
@@ -217,6 +243,40 @@ for k in "${started[@]}"; do
 	secs=$(awk -v a="${t1_of[$k]}" -v b="$(date -r "$out/$k.log" +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 	report "$k" "$out/$k.log" "$qrc" "$secs"
 done
+
+# One boot per oops-* scenario, 6.1 only (the fixtures' kernel), one after the other: each ends
+# in an oops and a panic (panic_on_oops=1, panic=-1, -no-reboot), which is what is judged.
+if [[ " ${kernels[*]} " == *" 6.1 "* ]] && ((${#oops_scenarios[@]})) && ((!shell)); then
+	k=6.1
+	vmlinuz=$(vmlinuz_of "$k")
+	initrd=$out/$k/initrd.cpio.gz
+	if [[ ${built_61:-0} != 1 ]]; then
+		extra=()
+		[[ -n ${RKMOD_VM_EXTRA:-} ]] && IFS=: read -ra extra <<<"$RKMOD_VM_EXTRA"
+		"$here/mkinitramfs.sh" "$initrd" "$debian_dir/$k" "${extra[@]}" >"$out/$k.mkinitramfs.log" 2>&1 ||
+			{ failures+=("[$k] mkinitramfs.sh failed"); total_fail=$((total_fail + 1)); }
+	fi
+	for s in "${oops_scenarios[@]}"; do
+		[[ -f $initrd ]] || break
+		module=$(sed -n 's/^# oops-module: *//p' "$here/scenarios/$s.sh" | head -n 1)
+		if [[ -z $module ]]; then
+			failures+=("[$k] $s: no '# oops-module: NAME' line in scenarios/$s.sh")
+			total_fail=$((total_fail + 1))
+			continue
+		fi
+		logf=$out/$k-$s.log
+		append="console=ttyS0 panic=-1 no_timer_check oops=panic quiet rkmod.tools=$tools rkmod.scenario=$s"
+		# shellcheck disable=SC2206 # extra qemu arguments are meant to be split
+		qemu=(qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -nographic -no-reboot -nic none
+			-kernel "$vmlinuz" -initrd "$initrd" ${RKMOD_VM_QEMU_ARGS:-})
+		log "booting $k for $s (expects an oops from $module)"
+		t1=$(date +%s.%N)
+		"$here/watchdog.sh" "$stall_s" "$timeout_s" "$logf" "${qemu[@]}" -append "$append"
+		qrc=$?
+		secs=$(awk -v a="$t1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+		report "$k/$s" "$logf" "$qrc" "$secs" "$module"
+	done
+fi
 trap - INT TERM
 
 if ((${#failures[@]})); then

@@ -96,6 +96,34 @@ oops=$(log oops "$info" 'RKMOD-BEGIN probe-normal' 'RKMOD-RESULT PASS probe-norm
 	'RKMOD-DONE rc=0 uptime=9.0')
 judge 1 false "a kernel warning: fails" 'FAIL vm/kernel' "$oops"
 
+# --- boots that must end in an oops (--expect-oops MODULE) ------------------------------------
+oops_lines=('RKMOD-BEGIN oops-probe' 'RKMOD-RESULT PASS oops-probe/refcnt-open 0' \
+	'RKMOD-RESULT PASS oops-probe/rmmod-while-open exit 0' \
+	'[   20.1] BUG: unable to handle page fault for address: ffffffffc0a01010' \
+	'[   20.1] Oops: 0000 [#1] PREEMPT SMP NOPTI' \
+	'[   20.1] Modules linked in: [last unloaded: rk_misc_noowner]' \
+	'[   20.2] Kernel panic - not syncing: Fatal exception')
+expected_oops=$(log expected-oops "$info" "${oops_lines[@]}")
+judge 0 true "an expected oops naming the module: passes" 'PASS vm/oops as expected' \
+	"$expected_oops" --expect-oops rk_misc_noowner
+judge 1 false "an expected oops, another module last unloaded: fails" 'FAIL vm/oops-module' \
+	"$expected_oops" --expect-oops rk_chrdev_noowner
+judge 1 false "an expected oops, module name only a prefix: fails" 'FAIL vm/oops-module' \
+	"$expected_oops" --expect-oops rk_misc
+judge 1 false "an oops in a normal boot still fails" 'FAIL vm/kernel' "$expected_oops"
+no_oops=$(log no-oops "$info" 'RKMOD-BEGIN oops-probe' 'RKMOD-RESULT PASS oops-probe/rmmod-while-open exit 0' \
+	'RKMOD-END oops-probe rc=0 secs=1.0' 'RKMOD-DONE rc=0 uptime=9.0')
+judge 1 false "expected an oops, the VM finished: fails" 'FAIL vm/oops the VM finished normally' \
+	"$no_oops" --expect-oops rk_misc_noowner
+oops_fail=$(log oops-fail "$info" 'RKMOD-BEGIN oops-probe' \
+	'RKMOD-RESULT FAIL oops-probe/refcnt-open got 1, expected 0' "${oops_lines[@]:3}")
+judge 1 false "expected an oops, but a check before it failed: fails" 'FAIL oops-probe/refcnt-open' \
+	"$oops_fail" --expect-oops rk_misc_noowner
+no_panic=$(log no-panic "$info" "${oops_lines[@]:0:6}")
+judge 1 false "an oops without the panic: fails" 'FAIL vm/panic' "$no_panic" --expect-oops rk_misc_noowner
+no_checks=$(log no-checks "$info" 'RKMOD-BEGIN oops-probe' "${oops_lines[@]:3}")
+judge 1 false "an oops before any check passed: fails" 'FAIL vm/oops-checks' "$no_checks" --expect-oops rk_misc_noowner
+
 bad_list=$work/bad-list
 printf '6.1 rk probe-known/bench\n' >"$bad_list"
 judge 1 false "an expected skip without a reason: fails" 'FAIL judge/expected-skips' "$normal" --expected "$bad_list"

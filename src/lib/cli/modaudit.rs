@@ -61,6 +61,12 @@ pub struct ModauditArgs {
     /// Show version
     #[arg(short = 'V', long)]
     pub version: bool,
+    /// Look symbol_get names up in this Module.symvers too (the kernel's own exports)
+    ///
+    /// symbol-get-non-gpl needs to know how the provider exports each name: the modules
+    /// audited in the same run are searched first, then this file.
+    #[arg(long, value_name = "FILE")]
+    pub symvers: Option<PathBuf>,
     /// Read /lib/modules and /proc under DIR (for tests)
     #[arg(long, hide = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
@@ -96,6 +102,8 @@ pub struct Config {
     pub root: SysRoot,
     /// Show a progress counter on standard error.
     pub progress: bool,
+    /// `--symvers`.
+    pub symvers: Option<PathBuf>,
     /// The arguments.
     pub modules: Vec<OsString>,
 }
@@ -110,6 +118,7 @@ impl Config {
             basedir: args.basedir,
             root: SysRoot::from_option(args.root.as_deref()),
             progress: std::io::stderr().is_terminal(),
+            symvers: args.symvers,
             modules: args.modules,
         }
     }
@@ -160,13 +169,38 @@ pub fn run(config: &Config, io: &mut Io<'_>) -> ExitCode {
     } else {
         parallel::threads()
     };
+    let mut exports = audit::Exports::default();
+    if let Some(path) = &config.symvers {
+        match std::fs::read(path) {
+            Ok(text) => {
+                let bad = exports.add_symvers(&text);
+                if bad > 0 {
+                    io.warning(format_args!(
+                        "{}: {bad} lines are not Module.symvers lines; skipped",
+                        path.display()
+                    ));
+                }
+            }
+            Err(e) => {
+                io.error(format_args!(
+                    "{}: {}",
+                    path.display(),
+                    crate::error::io_cause(&e)
+                ));
+                return ExitCode::Failure;
+            }
+        }
+    }
     let mut state = Output::new(config, items.len());
+    // Every result is kept until all are in: symbol-get-non-gpl needs the exports of modules
+    // that come later in the order.
+    let mut outcomes = Vec::with_capacity(items.len());
     parallel::ordered(
         &items,
         threads,
         |item| match item {
             Item::File { path, label } => {
-                match ModuleFile::open(path).and_then(|f| audit::audit(&f)) {
+                match ModuleFile::open_mapped(path).and_then(|f| audit::audit(&f)) {
                     Ok(audit) => Outcome::Audited {
                         path: path.clone(),
                         label: label.clone(),
@@ -180,9 +214,42 @@ pub fn run(config: &Config, io: &mut Io<'_>) -> ExitCode {
             }
             Item::Failed(f) => Outcome::Failed(f.clone()),
         },
-        |outcome| state.take(outcome, io),
+        |mut outcome| {
+            if let Outcome::Audited { path, audit, .. } = &mut outcome {
+                exports.add_module(&provider_name(path, audit), audit);
+                // Kept once, in the map.
+                audit.plain_exports = Vec::new();
+            }
+            outcomes.push(outcome);
+            state.progress(io);
+            true
+        },
     );
+    for outcome in outcomes {
+        let outcome = match outcome {
+            Outcome::Audited {
+                path,
+                label,
+                mut audit,
+            } => {
+                exports.check(&mut audit);
+                Outcome::Audited { path, label, audit }
+            }
+            failed => failed,
+        };
+        if !state.take(outcome, io) {
+            break;
+        }
+    }
     state.finish(io)
+}
+
+/// How a provider is named: `name=` from `.modinfo`, or the file name without `.ko…`.
+fn provider_name(path: &std::path::Path, audit: &Audit) -> String {
+    audit.name.clone().unwrap_or_else(|| {
+        let file = path.file_name().unwrap_or_default().to_string_lossy();
+        file.split(".ko").next().unwrap_or_default().to_string()
+    })
 }
 
 /// Where results go as they arrive, in order.
@@ -217,9 +284,18 @@ impl<'c> Output<'c> {
         self.config.progress && self.total >= PROGRESS_MIN
     }
 
+    /// Counts one result in and shows the progress counter.
+    fn progress(&mut self, io: &mut Io<'_>) {
+        self.done += 1;
+        if self.show_progress() && (self.done - self.progress_shown) * 100 >= self.total {
+            self.progress_shown = self.done;
+            let _ = write!(io.err, "\r{}: {}/{}", io.prog, self.done, self.total);
+            let _ = io.err.flush();
+        }
+    }
+
     /// Handles one result; `false` stops the run (standard output is gone).
     fn take(&mut self, outcome: Outcome, io: &mut Io<'_>) -> bool {
-        self.done += 1;
         match outcome {
             Outcome::Failed(f) => {
                 self.failed = true;
@@ -270,15 +346,7 @@ impl<'c> Output<'c> {
                 }
             }
         }
-        if !self.out.maybe_flush(io) {
-            return false;
-        }
-        if self.show_progress() && (self.done - self.progress_shown) * 100 >= self.total {
-            self.progress_shown = self.done;
-            let _ = write!(io.err, "\r{}: {}/{}", io.prog, self.done, self.total);
-            let _ = io.err.flush();
-        }
-        true
+        self.out.maybe_flush(io)
     }
 
     fn clear_progress(&mut self, io: &mut Io<'_>) {

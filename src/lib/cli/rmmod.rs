@@ -55,7 +55,7 @@ pub struct RmmodArgs {
     /// Print to syslog, not stderr
     #[arg(short = 's', long)]
     pub syslog: bool,
-    /// Enable more messages (what --wait is waiting for)
+    /// Enable more messages (what --wait is waiting for; unload races of debugfs files too)
     #[arg(short = 'v', long, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Show version
@@ -129,6 +129,9 @@ fn remove_one(
         wait: args.wait,
     };
     let verbose = args.verbose > 0;
+    if let Some(w) = remove::unload_race_warning(root, moddir, arg, verbose) {
+        io.warning(w);
+    }
     // Said as it happens: someone watching a long wait wants to know what blocks it.
     let mut progress = |name: &str, busy: &remove::Busy| {
         if verbose {

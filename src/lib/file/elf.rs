@@ -274,6 +274,17 @@ impl<'a> Relocations<'a> {
         self.section.is_empty()
     }
 
+    /// Entry `i`, if in range.
+    pub fn get(&self, i: usize) -> Option<Reloc> {
+        let mut r = self.section.get(i)?;
+        if self.is_mips64el {
+            let info = reloc64::mips64el_r_info(((r.r_sym as u64) << 32) | u64::from(r.r_type));
+            r.r_sym = reloc64::r_sym(info) as usize;
+            r.r_type = reloc64::r_type(info);
+        }
+        Some(r)
+    }
+
     /// Every entry, in order.
     pub fn iter(&self) -> impl Iterator<Item = Reloc> + 'a {
         let fix = self.is_mips64el;
