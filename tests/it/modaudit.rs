@@ -677,6 +677,8 @@ fn names_aliases_and_symbols_resolve_in_a_tree_indexed_by_our_depmod() {
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     assert_eq!(names, ["rk_permanent", "rk_basic", "rk_provider"], "{out}");
+}
+
 /// The unload-hazard fixtures (tests/modules/rk_*noowner*, rk_notifier_*, rk_symget_plain) and
 /// their safe twins, audited together: exactly the hazards are flagged, with the tables and
 /// functions their C sources name.
