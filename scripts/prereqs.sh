@@ -18,6 +18,7 @@ packages=(
   mandoc                       # man page lint
   strace                       # proves the host tests make no module system call
   dpkg-dev fakeroot            # building the .deb (dpkg-shlibdeps)
+  pkgconf                      # make build finds the static liblzma 5.8 that fetch.sh provides
   zsh fish                     # syntax checks of the generated completions
 )
 

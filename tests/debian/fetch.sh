@@ -150,11 +150,13 @@ kmod34_version=34.2
 # kmod and its library; the C library and loader; libkmod's dlopen'ed decompressors (liblzma,
 # libzstd); libcrypto for signatures and what libcrypto needs (libzstd, zlib). The NEEDED check
 # below fails if this list ever falls short.
-kmod34_pkgs=(kmod libkmod2 libc6 liblzma5 libzstd1 libssl3t64 zlib1g)
+# liblzma-dev is not for kmod: its static liblzma 5.8 is what `make build` links rkmod's xz2
+# with (see the Makefile), through DEST/kmod34/pkgconfig/liblzma.pc.
+kmod34_pkgs=(kmod libkmod2 libc6 liblzma5 libzstd1 libssl3t64 zlib1g liblzma-dev)
 r34="$dest/kmod34"
 
 kmod34_ok() {
-    [[ -f $r34/stamp && -x $r34/bin/modinfo ]] &&
+    [[ -f $r34/stamp && -x $r34/bin/modinfo && -f $r34/pkgconfig/liblzma.pc ]] &&
         [[ $("$r34/bin/modinfo" -V 2>/dev/null | head -n1) == "kmod version $kmod34_version" ]]
 }
 
@@ -256,6 +258,23 @@ WRAPPER
     done
     got=$("$tmp/bin/modinfo" -V | head -n1) || die "$tmp/bin/modinfo -V failed"
     [[ $got == "kmod version $kmod34_version" ]] || die "$tmp/bin/modinfo -V says '$got', not kmod version $kmod34_version"
+    # pkg-config's description of the static liblzma, pointing into DEST/kmod34 wherever it
+    # is moved: the prefix is computed from the .pc file's own place.
+    [[ -f $libdir/liblzma.a && -f $tmp/usr/include/lzma.h ]] || die "liblzma-dev lacks liblzma.a or lzma.h"
+    mkdir -p "$tmp/pkgconfig"
+    lzma_version=$(sed -n 's/^Version: //p' "$libdir/pkgconfig/liblzma.pc")
+    cat >"$tmp/pkgconfig/liblzma.pc" <<PC
+prefix=\${pcfiledir}/../usr
+libdir=\${prefix}/lib/x86_64-linux-gnu
+includedir=\${prefix}/include
+
+Name: liblzma
+Description: liblzma $lzma_version from Debian 13's liblzma-dev (tests/debian/fetch.sh)
+Version: $lzma_version
+Cflags: -I\${includedir} -DLZMA_API_STATIC
+Libs: -L\${libdir} -llzma
+Libs.private: -pthread
+PC
     # The apt state is only needed to download; the packages stay for reference.
     rm -rf "$tmp/apt"
     printf '%s\n' "${versions34[@]}" >"$tmp/stamp"
