@@ -618,6 +618,8 @@ pub fn analyse(
             tables.entry(fops).or_default().insert(sink);
         }
     }
+    // Where code stores through a relocation, read once for all tables.
+    let mut stored: Option<BTreeSet<Target>> = None;
     for (fops, sinks) in tables {
         let Target::Local { section, offset } = fops else {
             continue;
@@ -626,7 +628,11 @@ pub fn analyse(
             .sections()
             .get(section)
             .is_some_and(|sh| sh.sh_flags & u64::from(SHF_WRITE) != 0);
-        if writable && stores_into(&program, fops) {
+        if writable
+            && stored
+                .get_or_insert_with(|| store_dests(&program))
+                .contains(&fops)
+        {
             // The owner is set at run time (6.12's kvm_vm_fops.owner = module).
             continue;
         }
@@ -639,17 +645,17 @@ pub fn analyse(
     Ok(h)
 }
 
-/// Whether some code stores into `target` (a table's owner slot).
-fn stores_into(program: &Program<'_, '_>, target: Target) -> bool {
-    program.functions_using_data().into_iter().any(|f| {
-        let mut hit = false;
+/// Every address some code stores into (a table's owner slot, set at run time).
+fn store_dests(program: &Program<'_, '_>) -> BTreeSet<Target> {
+    let mut dests = BTreeSet::new();
+    for f in program.functions_using_data() {
         program.walk(f, false, |e| {
             if let Event::Store { dest: Some(d), .. } = e {
-                hit |= d == target;
+                dests.insert(d);
             }
         });
-        hit
-    })
+    }
+    dests
 }
 
 fn cached<'m>(

@@ -606,30 +606,63 @@ fn scan_relocations(
             &mut scan.data
         };
         let roles = if link == symbols.index() { roles } else { &[] };
-        for r in relocs.iter() {
-            if r.r_sym >= nsyms {
-                return Err(out_of_range(r.r_sym));
+        each_reloc(elf, sh, &relocs, |r_offset, r_type, r_sym| {
+            if r_sym >= nsyms {
+                return Err(out_of_range(r_sym));
             }
             // The loader writes at section + r_offset (apply_relocate_add) without a check.
-            if r.r_offset.saturating_add(width(r.r_type)) > target_sh.sh_size {
+            if r_offset.saturating_add(width(r_type)) > target_sh.sh_size {
                 return Err(ElfError::Other(format!(
                     "relocation section {} has an entry at offset {:#x}, past the end of {} ({} bytes)",
                     lossy(elf.section_name(sh)),
-                    r.r_offset,
+                    r_offset,
                     lossy(elf.section_name(target_sh)),
                     target_sh.sh_size
                 )));
             }
             // `roles` is in symbol order (and a hostile file may make it long): binary search.
-            if let Ok(at) = roles.binary_search_by_key(&r.r_sym, |&(i, _)| i) {
+            if let Ok(at) = roles.binary_search_by_key(&r_sym, |&(i, _)| i) {
                 let role = roles[at].1;
                 if !(role == Role::ThisModule && is_param) {
                     counts[role.slot()] += 1;
                 }
             }
-        }
+            Ok(())
+        })?;
     }
     Ok(scan)
+}
+
+/// Calls `f(r_offset, r_type, r_sym)` for every entry of relocation section `sh`. The common
+/// case, 64-bit little-endian RELA outside MIPS, is read in place: this pass sees every
+/// relocation of the module.
+fn each_reloc(
+    elf: &Elf<'_>,
+    sh: &goblin::elf::SectionHeader,
+    relocs: &crate::file::elf::Relocations<'_>,
+    mut f: impl FnMut(u64, u32, usize) -> Result<(), ElfError>,
+) -> Result<(), ElfError> {
+    let in_place = elf.is_64()
+        && elf.ctx().le == scroll::LE
+        && sh.sh_type == SHT_RELA
+        && elf.header().e_machine != goblin::elf::header::EM_MIPS;
+    if !in_place {
+        for r in relocs.iter() {
+            f(r.r_offset, r.r_type, r.r_sym)?;
+        }
+        return Ok(());
+    }
+    for entry in elf.section_data(sh).chunks_exact(24) {
+        let word = |at: usize| {
+            entry
+                .get(at..at + 8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, u64::from_le_bytes)
+        };
+        let info = word(8);
+        f(word(0), info as u32, (info >> 32) as usize)?;
+    }
+    Ok(())
 }
 
 /// `name=` and `vermagic=` from `.modinfo`.
