@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use goblin::elf::section_header::{SHF_EXECINSTR, SHF_WRITE, SHN_UNDEF};
 
+use crate::audit::Release;
 use crate::audit::code::{self, Callee, Event, FuncId, Program, Target, Val};
 use crate::error::ElfError;
 use crate::file::elf::{Elf, Symbols};
@@ -384,6 +385,7 @@ pub fn analyse(
     symbols: &Symbols<'_>,
     this_module_section: usize,
     removable: bool,
+    release: Release<'_>,
 ) -> Result<Hazards, ElfError> {
     let mut h = Hazards::default();
     // Imports of interest, by name, and the module's plain exports.
@@ -458,7 +460,7 @@ pub fn analyse(
         return Ok(h);
     }
     h.decoded = true;
-    let (program, callers) = Program::new(elf, symbols, &interesting)?;
+    let (program, callers) = Program::new(elf, symbols, &interesting, release)?;
     let this_module = Target::Local {
         section: this_module_section,
         offset: 0,
@@ -533,9 +535,16 @@ pub fn analyse(
             summaries.insert(func, (flows, stores_owner));
         }
     }
+    // The functions that can load a table's address, found once.
+    let mut using_data: Option<Vec<FuncId>> = None;
     // One level of wrappers: a local function that hands its parameter to a sink.
     if !summaries.is_empty() {
-        for func in program.functions_using_data() {
+        let mut mark = (0, 0);
+        for func in using_data
+            .get_or_insert_with(|| program.functions_using_data(release))
+            .clone()
+        {
+            program.release_walked(func, &mut mark, release);
             let mut stores_owner = false;
             let mut found = Vec::new();
             program.walk(func, false, |e| match e {
@@ -562,6 +571,7 @@ pub fn analyse(
                 candidates.insert((t, sink, arg, callee_owner || stores_owner));
             }
         }
+        program.release_code(release);
     }
     h.symbol_gets = gets.into_iter().collect();
     h.unpaired.retain(|u| {
@@ -630,7 +640,11 @@ pub fn analyse(
             .is_some_and(|sh| sh.sh_flags & u64::from(SHF_WRITE) != 0);
         if writable
             && stored
-                .get_or_insert_with(|| store_dests(&program))
+                .get_or_insert_with(|| {
+                    let funcs =
+                        using_data.get_or_insert_with(|| program.functions_using_data(release));
+                    store_dests(&program, funcs, release)
+                })
                 .contains(&fops)
         {
             // The owner is set at run time (6.12's kvm_vm_fops.owner = module).
@@ -646,9 +660,15 @@ pub fn analyse(
 }
 
 /// Every address some code stores into (a table's owner slot, set at run time).
-fn store_dests(program: &Program<'_, '_>) -> BTreeSet<Target> {
+fn store_dests(
+    program: &Program<'_, '_>,
+    funcs: &[FuncId],
+    release: Release<'_>,
+) -> BTreeSet<Target> {
     let mut dests = BTreeSet::new();
-    for f in program.functions_using_data() {
+    let mut mark = (0, 0);
+    for &f in funcs {
+        program.release_walked(f, &mut mark, release);
         program.walk(f, false, |e| {
             if let Event::Store { dest: Some(d), .. } = e {
                 dests.insert(d);

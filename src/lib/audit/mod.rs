@@ -365,7 +365,7 @@ impl Audit {
 
 /// Audits an opened module file.
 pub fn audit(file: &ModuleFile) -> Result<Audit> {
-    audit_bytes(file.bytes()).map_err(|cause| Error::BadElf {
+    audit_with(file.bytes(), &|part| file.release(part)).map_err(|cause| Error::BadElf {
         path: file.path().to_path_buf(),
         cause,
     })
@@ -439,6 +439,14 @@ struct SymbolScan {
 
 /// Audits an uncompressed module image.
 pub fn audit_bytes(data: &[u8]) -> Result<Audit, ElfError> {
+    audit_with(data, &|_| {})
+}
+
+/// Lets go of a part of the image that has been read (see [`ModuleFile::release`]).
+pub type Release<'r> = &'r dyn Fn(&[u8]);
+
+/// [`audit_bytes`], handing every big table to `release` once read through.
+fn audit_with(data: &[u8], release: Release<'_>) -> Result<Audit, ElfError> {
     let elf = Elf::parse(data)?;
     let this_module = this_module_index(&elf)?;
     let symtab_index = elf
@@ -449,7 +457,14 @@ pub fn audit_bytes(data: &[u8]) -> Result<Audit, ElfError> {
     // The spelling in use: prefixed only when the plain `__this_module` is absent and the
     // prefixed one present.
     let spelling = usize::from(!scan.this_module[0] && scan.this_module[1]);
-    let relocs = scan_relocations(&elf, &symbols, this_module, &scan.roles[spelling], spelling)?;
+    let relocs = scan_relocations(
+        &elf,
+        &symbols,
+        this_module,
+        &scan.roles[spelling],
+        spelling,
+        release,
+    )?;
     let (name, vermagic) = name_and_vermagic(&elf);
 
     let defined: Vec<(HookName, DefinedSymbol)> = scan.hooks[spelling]
@@ -482,7 +497,13 @@ pub fn audit_bytes(data: &[u8]) -> Result<Audit, ElfError> {
         Verdict::Removable
     };
 
-    let hazards = hazards::analyse(&elf, &symbols, this_module, verdict == Verdict::Removable)?;
+    let hazards = hazards::analyse(
+        &elf,
+        &symbols,
+        this_module,
+        verdict == Verdict::Removable,
+        release,
+    )?;
     let findings = findings(&relocs, &defined, vermagic.is_some(), &hazards);
     Ok(Audit {
         name,
@@ -522,6 +543,7 @@ fn scan_relocations(
     this_module: usize,
     roles: &[(usize, Role)],
     spelling: usize,
+    release: Release<'_>,
 ) -> Result<RelocScan, ElfError> {
     let mut scan = RelocScan::default();
     for sh in elf.sections() {
@@ -606,7 +628,7 @@ fn scan_relocations(
             &mut scan.data
         };
         let roles = if link == symbols.index() { roles } else { &[] };
-        each_reloc(elf, sh, &relocs, |r_offset, r_type, r_sym| {
+        each_reloc(elf, sh, &relocs, release, |r_offset, r_type, r_sym| {
             if r_sym >= nsyms {
                 return Err(out_of_range(r_sym));
             }
@@ -640,6 +662,7 @@ fn each_reloc(
     elf: &Elf<'_>,
     sh: &goblin::elf::SectionHeader,
     relocs: &crate::file::elf::Relocations<'_>,
+    release: Release<'_>,
     mut f: impl FnMut(u64, u32, usize) -> Result<(), ElfError>,
 ) -> Result<(), ElfError> {
     let in_place = elf.is_64()
@@ -652,18 +675,24 @@ fn each_reloc(
         }
         return Ok(());
     }
-    for entry in elf.section_data(sh).chunks_exact(24) {
-        let word = |at: usize| {
-            entry
-                .get(at..at + 8)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map_or(0, u64::from_le_bytes)
-        };
-        let info = word(8);
-        f(word(0), info as u32, (info >> 32) as usize)?;
+    for piece in elf.section_data(sh).chunks(RELEASE_STEP) {
+        for entry in piece.chunks_exact(24) {
+            let word = |at: usize| {
+                entry
+                    .get(at..at + 8)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map_or(0, u64::from_le_bytes)
+            };
+            let info = word(8);
+            f(word(0), info as u32, (info >> 32) as usize)?;
+        }
+        release(piece);
     }
     Ok(())
 }
+
+/// How much of a big relocation table is read before it is released: 16384 RELA entries.
+pub const RELEASE_STEP: usize = 24 << 14;
 
 /// `name=` and `vermagic=` from `.modinfo`.
 fn name_and_vermagic(elf: &Elf<'_>) -> (Option<String>, Option<String>) {

@@ -411,21 +411,7 @@ impl<'c> Output<'c> {
         self.clear_progress(io);
         if !self.config.json && !self.out.stopped {
             if !self.rows.is_empty() {
-                let mut b = tabled::builder::Builder::new();
-                b.push_record(["MODULE", "VERDICT", "INIT", "EXIT", "FINDINGS"]);
-                for r in std::mem::take(&mut self.rows) {
-                    b.push_record(r);
-                }
-                let mut table = b.build();
-                table
-                    .with(tabled::settings::Style::empty())
-                    .with(tabled::settings::Padding::new(0, 2, 0, 0));
-                // tabled pads every line to the table's width; trailing blanks only get in the
-                // way of grep and diff.
-                for line in table.to_string().lines() {
-                    self.out.buf.extend_from_slice(line.trim_end().as_bytes());
-                    self.out.buf.push(b'\n');
-                }
+                report::write_table(&self.rows, &mut self.out.buf);
             }
             let summary = Tally {
                 counts: self.counts,
