@@ -885,17 +885,31 @@ fn findings(
 /// optionally a `Module.symvers`.
 #[derive(Debug, Default)]
 pub struct Exports {
-    /// Symbol → (provider, whether GPL-only).
-    map: std::collections::HashMap<String, (String, bool)>,
+    /// Symbol → (provider, whether GPL-only); a tree has tens of thousands.
+    map: std::collections::HashMap<Box<str>, (u32, bool)>,
+    /// The providers, by number.
+    providers: Vec<Box<str>>,
 }
 
 impl Exports {
+    /// The number of `provider`: the last one added is reused, as symbols come by provider.
+    fn provider(&mut self, provider: &str) -> u32 {
+        if self.providers.last().is_none_or(|p| **p != *provider) {
+            self.providers.push(provider.into());
+        }
+        u32::try_from(self.providers.len() - 1).unwrap_or(u32::MAX)
+    }
+
     /// Adds a module's plain exports.
     pub fn add_module(&mut self, provider: &str, audit: &Audit) {
+        if audit.plain_exports.is_empty() {
+            return;
+        }
+        let p = self.provider(provider);
         for s in &audit.plain_exports {
-            self.map
-                .entry(s.clone())
-                .or_insert_with(|| (provider.to_string(), false));
+            if !self.map.contains_key(s.as_str()) {
+                self.map.insert(s.as_str().into(), (p, false));
+            }
         }
     }
 
@@ -920,9 +934,9 @@ impl Exports {
                 }
             };
             let provider = String::from_utf8_lossy(module);
-            let provider = provider.rsplit('/').next().unwrap_or_default().to_string();
+            let p = self.provider(provider.rsplit('/').next().unwrap_or_default());
             self.map
-                .insert(String::from_utf8_lossy(name).into_owned(), (provider, gpl));
+                .insert(String::from_utf8_lossy(name).into(), (p, gpl));
         }
         bad
     }
@@ -933,8 +947,11 @@ impl Exports {
         let plain: Vec<String> = audit
             .symbol_gets
             .iter()
-            .filter_map(|name| match self.map.get(name) {
-                Some((provider, false)) => Some(format!("{name} (exported by {provider})")),
+            .filter_map(|name| match self.map.get(name.as_str()) {
+                Some(&(p, false)) => {
+                    let provider = self.providers.get(p as usize).map_or("", |p| p);
+                    Some(format!("{name} (exported by {provider})"))
+                }
                 _ => None,
             })
             .collect();

@@ -261,7 +261,7 @@ enum Slot {
 enum Ready {
     Failed(Failure),
     Audited {
-        path: PathBuf,
+        path: Option<PathBuf>,
         verdict: Verdict,
         denied: Vec<&'static str>,
         line: Line,
@@ -330,7 +330,7 @@ impl<'c> Output<'c> {
             Outcome::Failed(f) => return Ready::Failed(f),
             Outcome::Audited { path, label, audit } => (path, label, audit),
         };
-        let denied = (self.config.deny.iter())
+        let denied: Vec<&str> = (self.config.deny.iter())
             .filter(|r| r.matches(&audit))
             .map(|r| r.as_str())
             .collect();
@@ -348,7 +348,8 @@ impl<'c> Output<'c> {
             Line::Row(Box::new(report::table_row(label, &audit)))
         };
         Ready::Audited {
-            path,
+            // Only a denial names the file.
+            path: (!denied.is_empty()).then_some(path),
             verdict: audit.verdict,
             denied,
             line,
@@ -381,7 +382,7 @@ impl<'c> Output<'c> {
                 if let Some(i) = Verdict::ALL.iter().position(|&v| v == verdict) {
                     self.counts[i] += 1;
                 }
-                if !denied.is_empty() {
+                if let Some(path) = path.filter(|_| !denied.is_empty()) {
                     self.denied = true;
                     self.clear_progress(io);
                     let _ = writeln!(
