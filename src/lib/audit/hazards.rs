@@ -767,7 +767,7 @@ mod tests {
             .find_section(crate::audit::THIS_MODULE_SECTION)
             .unwrap()
             .0;
-        analyse(&elf, &symbols, this, true).unwrap()
+        analyse(&elf, &symbols, this, true, &|_| {}).unwrap()
     }
 
     #[test]

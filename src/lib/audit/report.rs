@@ -146,7 +146,7 @@ pub fn table_row(label: String, audit: &Audit) -> [String; 5] {
 /// The table's header.
 const HEADER: [&str; 5] = ["MODULE", "VERDICT", "INIT", "EXIT", "FINDINGS"];
 
-/// Appends the table of `rows` under [`HEADER`] to `out`: columns two blanks apart, no trailing
+/// Appends the table of `rows` under the header to `out`: columns two blanks apart, no trailing
 /// blanks. Printable ASCII, the usual case, is laid out here in one pass; anything else (wide
 /// characters, line breaks in a file name) goes through `tabled`.
 pub fn write_table(rows: &[[String; 5]], out: &mut Vec<u8>) {
