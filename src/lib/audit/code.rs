@@ -619,16 +619,33 @@ pub fn data_relocations(
     Ok(out)
 }
 
-/// The object symbol (a variable) containing `offset` of `section`: its symbol index.
-pub fn object_at(symbols: &Symbols<'_>, section: usize, offset: u64) -> Option<usize> {
-    symbols
-        .iter()
-        .filter(|(_, s)| s.st_type() == STT_OBJECT && s.st_shndx == section)
-        .find(|(_, s)| {
-            s.st_value == offset
-                || (s.st_value < offset && offset < s.st_value.saturating_add(s.st_size))
-        })
-        .map(|(i, _)| i)
+/// The module's variables (object symbols): (section, value, size, symbol index), in symbol
+/// table order. Collected once, as a module may have many tables to look up.
+pub struct Objects(Vec<(usize, u64, u64, usize)>);
+
+impl Objects {
+    /// Collects the object symbols of `symbols`.
+    pub fn new(symbols: &Symbols<'_>) -> Objects {
+        Objects(
+            symbols
+                .iter()
+                .filter(|(_, s)| s.st_type() == STT_OBJECT)
+                .map(|(i, s)| (s.st_shndx, s.st_value, s.st_size, i))
+                .collect(),
+        )
+    }
+
+    /// The first object symbol (a variable) containing `offset` of `section`: its symbol index,
+    /// value and size.
+    pub fn at(&self, section: usize, offset: u64) -> Option<(usize, u64, u64)> {
+        self.0
+            .iter()
+            .find(|&&(sec, value, size, _)| {
+                sec == section
+                    && (value == offset || (value < offset && offset < value.saturating_add(size)))
+            })
+            .map(|&(_, value, size, i)| (i, value, size))
+    }
 }
 
 fn func_at(funcs: &[Func], offset: u64) -> Option<usize> {

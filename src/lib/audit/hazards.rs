@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use goblin::elf::section_header::{SHF_EXECINSTR, SHF_WRITE, SHN_UNDEF};
 
 use crate::audit::Release;
-use crate::audit::code::{self, Callee, Event, FuncId, Program, Target, Val};
+use crate::audit::code::{self, Callee, Event, FuncId, Objects, Program, Target, Val};
 use crate::error::ElfError;
 use crate::file::elf::{Elf, Symbols};
 
@@ -583,6 +583,7 @@ pub fn analyse(
     if imported("register_filesystem").is_some() || candidates.is_empty() {
         return Ok(h);
     }
+    let objects = Objects::new(symbols);
     let mut relocs: HashMap<usize, Vec<(u64, Target)>> = HashMap::new();
     let mut tables: BTreeMap<Target, BTreeSet<Sink>> = BTreeMap::new();
     for (t, sink, arg, stores_owner) in candidates {
@@ -598,7 +599,7 @@ pub fn analyse(
             Arg::Fops => vec![t],
             Arg::MiscDevice => lookup(r, offset + MISC_FOPS).into_iter().collect(),
             Arg::Pointed => {
-                let (start, end) = extent(symbols, section, offset);
+                let (start, end) = extent(&objects, section, offset);
                 r.iter()
                     .filter(|(o, _)| (start..end).contains(o))
                     .map(|&(_, t)| t)
@@ -616,7 +617,7 @@ pub fn analyse(
             let r = cached(&mut relocs, elf, symbols, section)?;
             // A table has callbacks: a pointer into code inside it. This keeps strings and
             // plain data out.
-            let (_, end) = extent(symbols, section, offset);
+            let (_, end) = extent(&objects, section, offset);
             let code_pointers = r
                 .iter()
                 .skip_while(|(o, _)| *o < offset)
@@ -651,7 +652,7 @@ pub fn analyse(
             continue;
         }
         h.ownerless.push(OwnerlessTable {
-            symbol: name_of(elf, symbols, section, offset),
+            symbol: name_of(elf, symbols, &objects, section, offset),
             sinks: sinks.into_iter().collect(),
         });
     }
@@ -694,12 +695,12 @@ fn cached<'m>(
 
 /// The byte range to look at for the table at `offset`: its variable's extent, or 40 pointer
 /// slots when no symbol covers it.
-fn extent(symbols: &Symbols<'_>, section: usize, offset: u64) -> (u64, u64) {
-    code::object_at(symbols, section, offset)
-        .and_then(|i| symbols.get(i))
-        .filter(|s| s.st_size > 0)
-        .map_or((offset, offset + 8 * 40), |s| {
-            (s.st_value, s.st_value.saturating_add(s.st_size))
+fn extent(objects: &Objects, section: usize, offset: u64) -> (u64, u64) {
+    objects
+        .at(section, offset)
+        .filter(|&(_, _, size)| size > 0)
+        .map_or((offset, offset + 8 * 40), |(_, value, size)| {
+            (value, value.saturating_add(size))
         })
 }
 
@@ -723,8 +724,14 @@ fn is_code(elf: &Elf<'_>, t: &Target) -> bool {
 }
 
 /// The variable at `offset` of `section`, or `section+0xOFFSET`.
-fn name_of(elf: &Elf<'_>, symbols: &Symbols<'_>, section: usize, offset: u64) -> String {
-    if let Some(i) = code::object_at(symbols, section, offset)
+fn name_of(
+    elf: &Elf<'_>,
+    symbols: &Symbols<'_>,
+    objects: &Objects,
+    section: usize,
+    offset: u64,
+) -> String {
+    if let Some((i, _, _)) = objects.at(section, offset)
         && let Some(sym) = symbols.get(i)
     {
         let name = lossy(symbols.name(&sym));
