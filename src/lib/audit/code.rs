@@ -17,7 +17,7 @@ use goblin::elf::section_header::{SHT_REL, SHT_RELA};
 use goblin::elf::sym::{STT_FUNC, STT_OBJECT, STT_SECTION};
 use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic, OpKind, Register};
 
-use crate::audit::{RELEASE_STEP, Release};
+use crate::audit::{RELEASE_STEP, Release, rela64_le};
 use crate::error::ElfError;
 use crate::file::elf::{Elf, Relocations, Symbols};
 
@@ -221,13 +221,8 @@ impl<'e, 'a> Program<'e, 'a> {
             // high half, little-endian. Read in place: this pass sees every code relocation.
             for piece in raw.iter().flat_map(|t| t.chunks(RELEASE_STEP)) {
                 for entry in piece.chunks_exact(24) {
-                    let word = |at: usize| {
-                        entry
-                            .get(at..at + 8)
-                            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                            .map_or(0, u64::from_le_bytes)
-                    };
-                    let (offset, sym) = (word(0), (word(8) >> 32) as usize);
+                    let (offset, info) = rela64_le(entry);
+                    let sym = (info >> 32) as usize;
                     sorted &= offset >= last;
                     last = offset;
                     if syms.binary_search(&sym).is_ok() {

@@ -677,18 +677,23 @@ fn each_reloc(
     }
     for piece in elf.section_data(sh).chunks(RELEASE_STEP) {
         for entry in piece.chunks_exact(24) {
-            let word = |at: usize| {
-                entry
-                    .get(at..at + 8)
-                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                    .map_or(0, u64::from_le_bytes)
-            };
-            let info = word(8);
-            f(word(0), info as u32, (info >> 32) as usize)?;
+            let (offset, info) = rela64_le(entry);
+            f(offset, info as u32, (info >> 32) as usize)?;
         }
         release(piece);
     }
     Ok(())
+}
+
+/// `r_offset` and `r_info` of a little-endian `Elf64_Rela` entry.
+pub fn rela64_le(entry: &[u8]) -> (u64, u64) {
+    let word = |at: usize| {
+        entry
+            .get(at..at + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    (word(0), word(8))
 }
 
 /// How much of a big relocation table is read before it is released: 16384 RELA entries.
