@@ -17,6 +17,7 @@ use goblin::elf::section_header::{SHT_REL, SHT_RELA};
 use goblin::elf::sym::{STT_FUNC, STT_OBJECT, STT_SECTION};
 use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic, OpKind, Register};
 
+use crate::audit::{RELEASE_STEP, Release, rela64_le};
 use crate::error::ElfError;
 use crate::file::elf::{Elf, Relocations, Symbols};
 
@@ -116,21 +117,22 @@ struct CodeSection<'a> {
 /// A code section's relocations, by offset. The assembler writes them in offset order, so the
 /// relocation section is searched where it lies; only an unsorted or split table is copied.
 enum CodeRelocs<'a> {
-    InPlace(Relocations<'a>),
+    /// The entries, and the section's bytes.
+    InPlace(Relocations<'a>, &'a [u8]),
     Copied(Vec<CodeReloc>),
 }
 
 impl CodeRelocs<'_> {
     fn len(&self) -> usize {
         match self {
-            CodeRelocs::InPlace(r) => r.len(),
+            CodeRelocs::InPlace(r, _) => r.len(),
             CodeRelocs::Copied(v) => v.len(),
         }
     }
 
     fn get(&self, i: usize) -> Option<CodeReloc> {
         match self {
-            CodeRelocs::InPlace(r) => r.get(i).map(|r| CodeReloc {
+            CodeRelocs::InPlace(r, _) => r.get(i).map(|r| CodeReloc {
                 offset: r.r_offset,
                 r_type: r.r_type,
                 sym: r.r_sym,
@@ -181,6 +183,7 @@ impl<'e, 'a> Program<'e, 'a> {
         elf: &'e Elf<'a>,
         symbols: &'e Symbols<'a>,
         syms: &[usize],
+        release: Release<'_>,
     ) -> Result<(Program<'e, 'a>, Vec<FuncId>), ElfError> {
         let sections = elf.sections();
         let indexes: Vec<usize> = sections
@@ -216,23 +219,22 @@ impl<'e, 'a> Program<'e, 'a> {
             let mut last = 0;
             // x86-64 RELA entries (is_supported): r_offset, then r_info with the symbol in its
             // high half, little-endian. Read in place: this pass sees every code relocation.
-            for entry in raw.iter().flat_map(|t| t.chunks_exact(24)) {
-                let word = |at: usize| {
-                    entry
-                        .get(at..at + 8)
-                        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                        .map_or(0, u64::from_le_bytes)
-                };
-                let (offset, sym) = (word(0), (word(8) >> 32) as usize);
-                sorted &= offset >= last;
-                last = offset;
-                if syms.binary_search(&sym).is_ok() {
-                    hits.push((c, offset));
+            for piece in raw.iter().flat_map(|t| t.chunks(RELEASE_STEP)) {
+                for entry in piece.chunks_exact(24) {
+                    let (offset, info) = rela64_le(entry);
+                    let sym = (info >> 32) as usize;
+                    sorted &= offset >= last;
+                    last = offset;
+                    if syms.binary_search(&sym).is_ok() {
+                        hits.push((c, offset));
+                    }
                 }
+                // Walks read a few entries each, by binary search.
+                release(piece);
             }
             sorted &= raw.iter().all(|t| !t.is_empty());
             let relocs = if sorted && let Some(only) = found.pop() {
-                CodeRelocs::InPlace(only)
+                CodeRelocs::InPlace(only, raw.first().copied().unwrap_or_default())
             } else {
                 let mut v: Vec<CodeReloc> = found
                     .iter()
@@ -293,11 +295,20 @@ impl<'e, 'a> Program<'e, 'a> {
 
     /// Every function that contains a relocation against an address in a section that is not
     /// code (the functions that can load a table's address).
-    pub fn functions_using_data(&self) -> Vec<FuncId> {
+    pub fn functions_using_data(&self, release: Release<'_>) -> Vec<FuncId> {
         let mut out = Vec::new();
         for (ci, c) in self.code.iter().enumerate() {
             let mut last = None;
-            for r in (0..c.relocs.len()).filter_map(|i| c.relocs.get(i)) {
+            for i in 0..c.relocs.len() {
+                if let CodeRelocs::InPlace(_, raw) = &c.relocs
+                    && i > 0
+                    && (i * 24) % RELEASE_STEP == 0
+                {
+                    release(raw.get(i * 24 - RELEASE_STEP..i * 24).unwrap_or_default());
+                }
+                let Some(r) = c.relocs.get(i) else {
+                    continue;
+                };
                 if !self.is_local_data(r.sym) {
                     continue;
                 }
@@ -323,6 +334,37 @@ impl<'e, 'a> Program<'e, 'a> {
                     .get(s.st_shndx)
                     .is_some_and(|sh| sh.sh_flags & u64::from(SHF_EXECINSTR) == 0)
         })
+    }
+
+    /// Hands every code section to `release`: a pass over many functions has read through them.
+    pub fn release_code(&self, release: Release<'_>) {
+        for c in &self.code {
+            if let Some(sh) = self.elf.sections().get(c.index) {
+                release(self.elf.section_data(sh));
+            }
+            if let CodeRelocs::InPlace(_, raw) = &c.relocs {
+                release(raw);
+            }
+        }
+    }
+
+    /// In a pass over functions in address order, hands the code before `f` to `release` once
+    /// more than [`RELEASE_STEP`] bytes of it have been walked since the last time. `mark`:
+    /// the code section and offset released up to.
+    pub fn release_walked(&self, f: FuncId, mark: &mut (usize, u64), release: Release<'_>) {
+        let start = self.code[f.code].funcs[f.func].start;
+        if mark.0 != f.code {
+            *mark = (f.code, 0);
+        }
+        if start.saturating_sub(mark.1) < RELEASE_STEP as u64 {
+            return;
+        }
+        if let Some(sh) = self.elf.sections().get(self.code[f.code].index) {
+            let data = self.elf.section_data(sh);
+            let (from, to) = (mark.1 as usize, start as usize);
+            release(data.get(from..to.min(data.len())).unwrap_or_default());
+        }
+        mark.1 = start;
     }
 
     /// The symbol index of a function.
@@ -572,16 +614,33 @@ pub fn data_relocations(
     Ok(out)
 }
 
-/// The object symbol (a variable) containing `offset` of `section`: its symbol index.
-pub fn object_at(symbols: &Symbols<'_>, section: usize, offset: u64) -> Option<usize> {
-    symbols
-        .iter()
-        .filter(|(_, s)| s.st_type() == STT_OBJECT && s.st_shndx == section)
-        .find(|(_, s)| {
-            s.st_value == offset
-                || (s.st_value < offset && offset < s.st_value.saturating_add(s.st_size))
-        })
-        .map(|(i, _)| i)
+/// The module's variables (object symbols): (section, value, size, symbol index), in symbol
+/// table order. Collected once, as a module may have many tables to look up.
+pub struct Objects(Vec<(usize, u64, u64, usize)>);
+
+impl Objects {
+    /// Collects the object symbols of `symbols`.
+    pub fn new(symbols: &Symbols<'_>) -> Objects {
+        Objects(
+            symbols
+                .iter()
+                .filter(|(_, s)| s.st_type() == STT_OBJECT)
+                .map(|(i, s)| (s.st_shndx, s.st_value, s.st_size, i))
+                .collect(),
+        )
+    }
+
+    /// The first object symbol (a variable) containing `offset` of `section`: its symbol index,
+    /// value and size.
+    pub fn at(&self, section: usize, offset: u64) -> Option<(usize, u64, u64)> {
+        self.0
+            .iter()
+            .find(|&&(sec, value, size, _)| {
+                sec == section
+                    && (value == offset || (value < offset && offset < value.saturating_add(size)))
+            })
+            .map(|&(_, value, size, i)| (i, value, size))
+    }
 }
 
 fn func_at(funcs: &[Func], offset: u64) -> Option<usize> {

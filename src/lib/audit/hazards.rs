@@ -13,7 +13,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use goblin::elf::section_header::{SHF_EXECINSTR, SHF_WRITE, SHN_UNDEF};
 
-use crate::audit::code::{self, Callee, Event, FuncId, Program, Target, Val};
+use crate::audit::Release;
+use crate::audit::code::{self, Callee, Event, FuncId, Objects, Program, Target, Val};
 use crate::error::ElfError;
 use crate::file::elf::{Elf, Symbols};
 
@@ -384,6 +385,7 @@ pub fn analyse(
     symbols: &Symbols<'_>,
     this_module_section: usize,
     removable: bool,
+    release: Release<'_>,
 ) -> Result<Hazards, ElfError> {
     let mut h = Hazards::default();
     // Imports of interest, by name, and the module's plain exports.
@@ -458,7 +460,7 @@ pub fn analyse(
         return Ok(h);
     }
     h.decoded = true;
-    let (program, callers) = Program::new(elf, symbols, &interesting)?;
+    let (program, callers) = Program::new(elf, symbols, &interesting, release)?;
     let this_module = Target::Local {
         section: this_module_section,
         offset: 0,
@@ -533,9 +535,16 @@ pub fn analyse(
             summaries.insert(func, (flows, stores_owner));
         }
     }
+    // The functions that can load a table's address, found once.
+    let mut using_data: Option<Vec<FuncId>> = None;
     // One level of wrappers: a local function that hands its parameter to a sink.
     if !summaries.is_empty() {
-        for func in program.functions_using_data() {
+        let mut mark = (0, 0);
+        for func in using_data
+            .get_or_insert_with(|| program.functions_using_data(release))
+            .clone()
+        {
+            program.release_walked(func, &mut mark, release);
             let mut stores_owner = false;
             let mut found = Vec::new();
             program.walk(func, false, |e| match e {
@@ -562,6 +571,7 @@ pub fn analyse(
                 candidates.insert((t, sink, arg, callee_owner || stores_owner));
             }
         }
+        program.release_code(release);
     }
     h.symbol_gets = gets.into_iter().collect();
     h.unpaired.retain(|u| {
@@ -573,6 +583,7 @@ pub fn analyse(
     if imported("register_filesystem").is_some() || candidates.is_empty() {
         return Ok(h);
     }
+    let objects = Objects::new(symbols);
     let mut relocs: HashMap<usize, Vec<(u64, Target)>> = HashMap::new();
     let mut tables: BTreeMap<Target, BTreeSet<Sink>> = BTreeMap::new();
     for (t, sink, arg, stores_owner) in candidates {
@@ -588,7 +599,7 @@ pub fn analyse(
             Arg::Fops => vec![t],
             Arg::MiscDevice => lookup(r, offset + MISC_FOPS).into_iter().collect(),
             Arg::Pointed => {
-                let (start, end) = extent(symbols, section, offset);
+                let (start, end) = extent(&objects, section, offset);
                 r.iter()
                     .filter(|(o, _)| (start..end).contains(o))
                     .map(|&(_, t)| t)
@@ -606,7 +617,7 @@ pub fn analyse(
             let r = cached(&mut relocs, elf, symbols, section)?;
             // A table has callbacks: a pointer into code inside it. This keeps strings and
             // plain data out.
-            let (_, end) = extent(symbols, section, offset);
+            let (_, end) = extent(&objects, section, offset);
             let code_pointers = r
                 .iter()
                 .skip_while(|(o, _)| *o < offset)
@@ -618,6 +629,8 @@ pub fn analyse(
             tables.entry(fops).or_default().insert(sink);
         }
     }
+    // Where code stores through a relocation, read once for all tables.
+    let mut stored: Option<BTreeSet<Target>> = None;
     for (fops, sinks) in tables {
         let Target::Local { section, offset } = fops else {
             continue;
@@ -626,12 +639,20 @@ pub fn analyse(
             .sections()
             .get(section)
             .is_some_and(|sh| sh.sh_flags & u64::from(SHF_WRITE) != 0);
-        if writable && stores_into(&program, fops) {
+        if writable
+            && stored
+                .get_or_insert_with(|| {
+                    let funcs =
+                        using_data.get_or_insert_with(|| program.functions_using_data(release));
+                    store_dests(&program, funcs, release)
+                })
+                .contains(&fops)
+        {
             // The owner is set at run time (6.12's kvm_vm_fops.owner = module).
             continue;
         }
         h.ownerless.push(OwnerlessTable {
-            symbol: name_of(elf, symbols, section, offset),
+            symbol: name_of(elf, symbols, &objects, section, offset),
             sinks: sinks.into_iter().collect(),
         });
     }
@@ -639,17 +660,23 @@ pub fn analyse(
     Ok(h)
 }
 
-/// Whether some code stores into `target` (a table's owner slot).
-fn stores_into(program: &Program<'_, '_>, target: Target) -> bool {
-    program.functions_using_data().into_iter().any(|f| {
-        let mut hit = false;
+/// Every address some code stores into (a table's owner slot, set at run time).
+fn store_dests(
+    program: &Program<'_, '_>,
+    funcs: &[FuncId],
+    release: Release<'_>,
+) -> BTreeSet<Target> {
+    let mut dests = BTreeSet::new();
+    let mut mark = (0, 0);
+    for &f in funcs {
+        program.release_walked(f, &mut mark, release);
         program.walk(f, false, |e| {
             if let Event::Store { dest: Some(d), .. } = e {
-                hit |= d == target;
+                dests.insert(d);
             }
         });
-        hit
-    })
+    }
+    dests
 }
 
 fn cached<'m>(
@@ -668,12 +695,12 @@ fn cached<'m>(
 
 /// The byte range to look at for the table at `offset`: its variable's extent, or 40 pointer
 /// slots when no symbol covers it.
-fn extent(symbols: &Symbols<'_>, section: usize, offset: u64) -> (u64, u64) {
-    code::object_at(symbols, section, offset)
-        .and_then(|i| symbols.get(i))
-        .filter(|s| s.st_size > 0)
-        .map_or((offset, offset + 8 * 40), |s| {
-            (s.st_value, s.st_value.saturating_add(s.st_size))
+fn extent(objects: &Objects, section: usize, offset: u64) -> (u64, u64) {
+    objects
+        .at(section, offset)
+        .filter(|&(_, _, size)| size > 0)
+        .map_or((offset, offset + 8 * 40), |(_, value, size)| {
+            (value, value.saturating_add(size))
         })
 }
 
@@ -697,8 +724,14 @@ fn is_code(elf: &Elf<'_>, t: &Target) -> bool {
 }
 
 /// The variable at `offset` of `section`, or `section+0xOFFSET`.
-fn name_of(elf: &Elf<'_>, symbols: &Symbols<'_>, section: usize, offset: u64) -> String {
-    if let Some(i) = code::object_at(symbols, section, offset)
+fn name_of(
+    elf: &Elf<'_>,
+    symbols: &Symbols<'_>,
+    objects: &Objects,
+    section: usize,
+    offset: u64,
+) -> String {
+    if let Some((i, _, _)) = objects.at(section, offset)
         && let Some(sym) = symbols.get(i)
     {
         let name = lossy(symbols.name(&sym));
@@ -741,7 +774,7 @@ mod tests {
             .find_section(crate::audit::THIS_MODULE_SECTION)
             .unwrap()
             .0;
-        analyse(&elf, &symbols, this, true).unwrap()
+        analyse(&elf, &symbols, this, true, &|_| {}).unwrap()
     }
 
     #[test]

@@ -365,7 +365,7 @@ impl Audit {
 
 /// Audits an opened module file.
 pub fn audit(file: &ModuleFile) -> Result<Audit> {
-    audit_bytes(file.bytes()).map_err(|cause| Error::BadElf {
+    audit_with(file.bytes(), &|part| file.release(part)).map_err(|cause| Error::BadElf {
         path: file.path().to_path_buf(),
         cause,
     })
@@ -439,6 +439,14 @@ struct SymbolScan {
 
 /// Audits an uncompressed module image.
 pub fn audit_bytes(data: &[u8]) -> Result<Audit, ElfError> {
+    audit_with(data, &|_| {})
+}
+
+/// Lets go of a part of the image that has been read (see [`ModuleFile::release`]).
+pub type Release<'r> = &'r dyn Fn(&[u8]);
+
+/// [`audit_bytes`], handing every big table to `release` once read through.
+fn audit_with(data: &[u8], release: Release<'_>) -> Result<Audit, ElfError> {
     let elf = Elf::parse(data)?;
     let this_module = this_module_index(&elf)?;
     let symtab_index = elf
@@ -449,7 +457,14 @@ pub fn audit_bytes(data: &[u8]) -> Result<Audit, ElfError> {
     // The spelling in use: prefixed only when the plain `__this_module` is absent and the
     // prefixed one present.
     let spelling = usize::from(!scan.this_module[0] && scan.this_module[1]);
-    let relocs = scan_relocations(&elf, &symbols, this_module, &scan.roles[spelling], spelling)?;
+    let relocs = scan_relocations(
+        &elf,
+        &symbols,
+        this_module,
+        &scan.roles[spelling],
+        spelling,
+        release,
+    )?;
     let (name, vermagic) = name_and_vermagic(&elf);
 
     let defined: Vec<(HookName, DefinedSymbol)> = scan.hooks[spelling]
@@ -482,7 +497,13 @@ pub fn audit_bytes(data: &[u8]) -> Result<Audit, ElfError> {
         Verdict::Removable
     };
 
-    let hazards = hazards::analyse(&elf, &symbols, this_module, verdict == Verdict::Removable)?;
+    let hazards = hazards::analyse(
+        &elf,
+        &symbols,
+        this_module,
+        verdict == Verdict::Removable,
+        release,
+    )?;
     let findings = findings(&relocs, &defined, vermagic.is_some(), &hazards);
     Ok(Audit {
         name,
@@ -522,6 +543,7 @@ fn scan_relocations(
     this_module: usize,
     roles: &[(usize, Role)],
     spelling: usize,
+    release: Release<'_>,
 ) -> Result<RelocScan, ElfError> {
     let mut scan = RelocScan::default();
     for sh in elf.sections() {
@@ -606,31 +628,76 @@ fn scan_relocations(
             &mut scan.data
         };
         let roles = if link == symbols.index() { roles } else { &[] };
-        for r in relocs.iter() {
-            if r.r_sym >= nsyms {
-                return Err(out_of_range(r.r_sym));
+        each_reloc(elf, sh, &relocs, release, |r_offset, r_type, r_sym| {
+            if r_sym >= nsyms {
+                return Err(out_of_range(r_sym));
             }
             // The loader writes at section + r_offset (apply_relocate_add) without a check.
-            if r.r_offset.saturating_add(width(r.r_type)) > target_sh.sh_size {
+            if r_offset.saturating_add(width(r_type)) > target_sh.sh_size {
                 return Err(ElfError::Other(format!(
                     "relocation section {} has an entry at offset {:#x}, past the end of {} ({} bytes)",
                     lossy(elf.section_name(sh)),
-                    r.r_offset,
+                    r_offset,
                     lossy(elf.section_name(target_sh)),
                     target_sh.sh_size
                 )));
             }
             // `roles` is in symbol order (and a hostile file may make it long): binary search.
-            if let Ok(at) = roles.binary_search_by_key(&r.r_sym, |&(i, _)| i) {
+            if let Ok(at) = roles.binary_search_by_key(&r_sym, |&(i, _)| i) {
                 let role = roles[at].1;
                 if !(role == Role::ThisModule && is_param) {
                     counts[role.slot()] += 1;
                 }
             }
-        }
+            Ok(())
+        })?;
     }
     Ok(scan)
 }
+
+/// Calls `f(r_offset, r_type, r_sym)` for every entry of relocation section `sh`. The common
+/// case, 64-bit little-endian RELA outside MIPS, is read in place: this pass sees every
+/// relocation of the module.
+fn each_reloc(
+    elf: &Elf<'_>,
+    sh: &goblin::elf::SectionHeader,
+    relocs: &crate::file::elf::Relocations<'_>,
+    release: Release<'_>,
+    mut f: impl FnMut(u64, u32, usize) -> Result<(), ElfError>,
+) -> Result<(), ElfError> {
+    let in_place = elf.is_64()
+        && elf.ctx().le == scroll::LE
+        && sh.sh_type == SHT_RELA
+        && elf.header().e_machine != goblin::elf::header::EM_MIPS;
+    if !in_place {
+        for r in relocs.iter() {
+            f(r.r_offset, r.r_type, r.r_sym)?;
+        }
+        return Ok(());
+    }
+    for piece in elf.section_data(sh).chunks(RELEASE_STEP) {
+        for entry in piece.chunks_exact(24) {
+            let (offset, info) = rela64_le(entry);
+            f(offset, info as u32, (info >> 32) as usize)?;
+        }
+        release(piece);
+    }
+    Ok(())
+}
+
+/// `r_offset` and `r_info` of a little-endian `Elf64_Rela` entry.
+pub fn rela64_le(entry: &[u8]) -> (u64, u64) {
+    let word = |at: usize| {
+        entry
+            .get(at..at + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    (word(0), word(8))
+}
+
+/// How much of a big relocation table is read before it is released: 16384 RELA entries.
+pub const RELEASE_STEP: usize = 24 << 14;
 
 /// `name=` and `vermagic=` from `.modinfo`.
 fn name_and_vermagic(elf: &Elf<'_>) -> (Option<String>, Option<String>) {
@@ -823,17 +890,31 @@ fn findings(
 /// optionally a `Module.symvers`.
 #[derive(Debug, Default)]
 pub struct Exports {
-    /// Symbol → (provider, whether GPL-only).
-    map: std::collections::HashMap<String, (String, bool)>,
+    /// Symbol → (provider, whether GPL-only); a tree has tens of thousands.
+    map: std::collections::HashMap<Box<str>, (u32, bool)>,
+    /// The providers, by number.
+    providers: Vec<Box<str>>,
 }
 
 impl Exports {
+    /// The number of `provider`: the last one added is reused, as symbols come by provider.
+    fn provider(&mut self, provider: &str) -> u32 {
+        if self.providers.last().is_none_or(|p| **p != *provider) {
+            self.providers.push(provider.into());
+        }
+        u32::try_from(self.providers.len() - 1).unwrap_or(u32::MAX)
+    }
+
     /// Adds a module's plain exports.
     pub fn add_module(&mut self, provider: &str, audit: &Audit) {
+        if audit.plain_exports.is_empty() {
+            return;
+        }
+        let p = self.provider(provider);
         for s in &audit.plain_exports {
-            self.map
-                .entry(s.clone())
-                .or_insert_with(|| (provider.to_string(), false));
+            if !self.map.contains_key(s.as_str()) {
+                self.map.insert(s.as_str().into(), (p, false));
+            }
         }
     }
 
@@ -858,9 +939,9 @@ impl Exports {
                 }
             };
             let provider = String::from_utf8_lossy(module);
-            let provider = provider.rsplit('/').next().unwrap_or_default().to_string();
+            let p = self.provider(provider.rsplit('/').next().unwrap_or_default());
             self.map
-                .insert(String::from_utf8_lossy(name).into_owned(), (provider, gpl));
+                .insert(String::from_utf8_lossy(name).into(), (p, gpl));
         }
         bad
     }
@@ -871,8 +952,11 @@ impl Exports {
         let plain: Vec<String> = audit
             .symbol_gets
             .iter()
-            .filter_map(|name| match self.map.get(name) {
-                Some((provider, false)) => Some(format!("{name} (exported by {provider})")),
+            .filter_map(|name| match self.map.get(name.as_str()) {
+                Some(&(p, false)) => {
+                    let provider = self.providers.get(p as usize).map_or("", |p| p);
+                    Some(format!("{name} (exported by {provider})"))
+                }
                 _ => None,
             })
             .collect();

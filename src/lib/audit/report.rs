@@ -143,6 +143,57 @@ pub fn table_row(label: String, audit: &Audit) -> [String; 5] {
     ]
 }
 
+/// The table's header.
+const HEADER: [&str; 5] = ["MODULE", "VERDICT", "INIT", "EXIT", "FINDINGS"];
+
+/// Appends the table of `rows` under the header to `out`: columns two blanks apart, no trailing
+/// blanks. Printable ASCII, the usual case, is laid out here in one pass; anything else (wide
+/// characters, line breaks in a file name) goes through `tabled`.
+pub fn write_table(rows: &[[String; 5]], out: &mut Vec<u8>) {
+    let plain = |c: &String| c.bytes().all(|b| (b' '..=b'~').contains(&b));
+    if !rows.iter().all(|r| r.iter().all(plain)) {
+        let mut b = tabled::builder::Builder::new();
+        b.push_record(HEADER);
+        for r in rows {
+            b.push_record(r.clone());
+        }
+        let mut table = b.build();
+        table
+            .with(tabled::settings::Style::empty())
+            .with(tabled::settings::Padding::new(0, 2, 0, 0));
+        // tabled pads every line to the table's width; trailing blanks only get in the way of
+        // grep and diff.
+        for line in table.to_string().lines() {
+            out.extend_from_slice(line.trim_end().as_bytes());
+            out.push(b'\n');
+        }
+        return;
+    }
+    let mut widths = HEADER.map(str::len);
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let mut line = |cells: [&str; 5]| {
+        let start = out.len();
+        for (c, w) in cells.iter().zip(widths) {
+            out.extend_from_slice(c.as_bytes());
+            out.resize(out.len() + w + 2 - c.len(), b' ');
+        }
+        let end = out[start..]
+            .iter()
+            .rposition(|&b| b != b' ')
+            .map_or(start, |k| start + k + 1);
+        out.truncate(end);
+        out.push(b'\n');
+    };
+    line(HEADER);
+    for r in rows {
+        line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

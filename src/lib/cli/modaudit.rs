@@ -192,15 +192,15 @@ pub fn run(config: &Config, io: &mut Io<'_>) -> ExitCode {
         }
     }
     let mut state = Output::new(config, items.len());
-    // Every result is kept until all are in: symbol-get-non-gpl needs the exports of modules
-    // that come later in the order.
-    let mut outcomes = Vec::with_capacity(items.len());
+    // symbol-get-non-gpl needs the exports of modules that come later in the order: a module
+    // that calls symbol_get waits whole until all are in; the results after it wait rendered.
+    let mut queue: Vec<Slot> = Vec::new();
     parallel::ordered(
         &items,
         threads,
         |item| match item {
             Item::File { path, label } => {
-                match ModuleFile::open_mapped(path).and_then(|f| audit::audit(&f)) {
+                match ModuleFile::open(path).and_then(|f| audit::audit(&f)) {
                     Ok(audit) => Outcome::Audited {
                         path: path.clone(),
                         label: label.clone(),
@@ -215,33 +215,63 @@ pub fn run(config: &Config, io: &mut Io<'_>) -> ExitCode {
             Item::Failed(f) => Outcome::Failed(f.clone()),
         },
         |mut outcome| {
+            let mut waits = false;
             if let Outcome::Audited { path, audit, .. } = &mut outcome {
                 exports.add_module(&provider_name(path, audit), audit);
-                // Kept once, in the map.
                 audit.plain_exports = Vec::new();
+                waits = !audit.symbol_gets.is_empty();
             }
-            outcomes.push(outcome);
             state.progress(io);
+            if waits {
+                queue.push(Slot::Waiting(outcome));
+                return true;
+            }
+            let ready = state.prepare(outcome);
+            if queue.is_empty() {
+                return state.take(ready, io);
+            }
+            queue.push(Slot::Ready(ready));
             true
         },
     );
-    for outcome in outcomes {
-        let outcome = match outcome {
-            Outcome::Audited {
-                path,
-                label,
-                mut audit,
-            } => {
-                exports.check(&mut audit);
-                Outcome::Audited { path, label, audit }
+    for slot in queue {
+        let ready = match slot {
+            Slot::Ready(ready) => ready,
+            Slot::Waiting(mut outcome) => {
+                if let Outcome::Audited { audit, .. } = &mut outcome {
+                    exports.check(audit);
+                }
+                state.prepare(outcome)
             }
-            failed => failed,
         };
-        if !state.take(outcome, io) {
+        if !state.take(ready, io) {
             break;
         }
     }
     state.finish(io)
+}
+
+/// A result waiting for its turn: still to be checked against every export, or final.
+enum Slot {
+    Waiting(Outcome),
+    Ready(Ready),
+}
+
+/// A final result, rendered: what [`Output::take`] needs of it.
+enum Ready {
+    Failed(Failure),
+    Audited {
+        path: Option<PathBuf>,
+        verdict: Verdict,
+        denied: Vec<&'static str>,
+        line: Line,
+    },
+}
+
+/// A JSON line, or a table row.
+enum Line {
+    Json(Vec<u8>),
+    Row(Box<[String; 5]>),
 }
 
 /// How a provider is named: `name=` from `.modinfo`, or the file name without `.ko…`.
@@ -294,10 +324,42 @@ impl<'c> Output<'c> {
         }
     }
 
+    /// Renders one final result.
+    fn prepare(&self, outcome: Outcome) -> Ready {
+        let (path, label, audit) = match outcome {
+            Outcome::Failed(f) => return Ready::Failed(f),
+            Outcome::Audited { path, label, audit } => (path, label, audit),
+        };
+        let denied: Vec<&str> = (self.config.deny.iter())
+            .filter(|r| r.matches(&audit))
+            .map(|r| r.as_str())
+            .collect();
+        let line = if self.config.json {
+            let line = report::JsonLine {
+                filename: path.to_string_lossy().into_owned(),
+                audit: &audit,
+            };
+            let mut buf = serde_json::to_vec(&line).unwrap_or_default();
+            if !buf.is_empty() {
+                buf.push(b'\n');
+            }
+            Line::Json(buf)
+        } else {
+            Line::Row(Box::new(report::table_row(label, &audit)))
+        };
+        Ready::Audited {
+            // Only a denial names the file.
+            path: (!denied.is_empty()).then_some(path),
+            verdict: audit.verdict,
+            denied,
+            line,
+        }
+    }
+
     /// Handles one result; `false` stops the run (standard output is gone).
-    fn take(&mut self, outcome: Outcome, io: &mut Io<'_>) -> bool {
-        match outcome {
-            Outcome::Failed(f) => {
+    fn take(&mut self, ready: Ready, io: &mut Io<'_>) -> bool {
+        match ready {
+            Ready::Failed(f) => {
                 self.failed = true;
                 self.clear_progress(io);
                 if self.config.json {
@@ -311,18 +373,16 @@ impl<'c> Output<'c> {
                 }
                 io.error(format_args!("{}: {}", f.what, f.cause));
             }
-            Outcome::Audited { path, label, audit } => {
-                if let Some(i) = Verdict::ALL.iter().position(|&v| v == audit.verdict) {
+            Ready::Audited {
+                path,
+                verdict,
+                denied,
+                line,
+            } => {
+                if let Some(i) = Verdict::ALL.iter().position(|&v| v == verdict) {
                     self.counts[i] += 1;
                 }
-                let denied: Vec<&str> = self
-                    .config
-                    .deny
-                    .iter()
-                    .filter(|r| r.matches(&audit))
-                    .map(|r| r.as_str())
-                    .collect();
-                if !denied.is_empty() {
+                if let Some(path) = path.filter(|_| !denied.is_empty()) {
                     self.denied = true;
                     self.clear_progress(io);
                     let _ = writeln!(
@@ -333,16 +393,9 @@ impl<'c> Output<'c> {
                         denied.join(", ")
                     );
                 }
-                if self.config.json {
-                    let line = report::JsonLine {
-                        filename: path.to_string_lossy().into_owned(),
-                        audit: &audit,
-                    };
-                    if serde_json::to_writer(&mut self.out.buf, &line).is_ok() {
-                        self.out.buf.push(b'\n');
-                    }
-                } else {
-                    self.rows.push(report::table_row(label, &audit));
+                match line {
+                    Line::Json(bytes) => self.out.buf.extend_from_slice(&bytes),
+                    Line::Row(row) => self.rows.push(*row),
                 }
             }
         }
@@ -359,21 +412,7 @@ impl<'c> Output<'c> {
         self.clear_progress(io);
         if !self.config.json && !self.out.stopped {
             if !self.rows.is_empty() {
-                let mut b = tabled::builder::Builder::new();
-                b.push_record(["MODULE", "VERDICT", "INIT", "EXIT", "FINDINGS"]);
-                for r in std::mem::take(&mut self.rows) {
-                    b.push_record(r);
-                }
-                let mut table = b.build();
-                table
-                    .with(tabled::settings::Style::empty())
-                    .with(tabled::settings::Padding::new(0, 2, 0, 0));
-                // tabled pads every line to the table's width; trailing blanks only get in the
-                // way of grep and diff.
-                for line in table.to_string().lines() {
-                    self.out.buf.extend_from_slice(line.trim_end().as_bytes());
-                    self.out.buf.push(b'\n');
-                }
+                report::write_table(&self.rows, &mut self.out.buf);
             }
             let summary = Tally {
                 counts: self.counts,

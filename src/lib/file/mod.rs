@@ -231,6 +231,20 @@ impl ModuleFile {
             Contents::Owned(v) | Contents::Decompressed(v, _) => v,
         }
     }
+
+    /// Lets go of the memory behind `part` of [`ModuleFile::bytes`] once it has been read: a
+    /// mapped file's pages leave the process (reading `part` again maps them back). Only
+    /// worth it for big ranges; does nothing to a file read into memory.
+    pub fn release(&self, part: &[u8]) {
+        // A few pages are not worth a system call.
+        if let Contents::Mapped(m) = &self.contents
+            && part.len() >= 64 << 10
+            && let Some(offset) = (part.as_ptr() as usize).checked_sub(m.bytes().as_ptr() as usize)
+            && offset.saturating_add(part.len()) <= m.bytes().len()
+        {
+            m.release(offset, part.len());
+        }
+    }
 }
 
 /// Reads the `len` bytes that `fstat` reported. A file that has shrunk since is an error naming
@@ -405,6 +419,18 @@ mod sigbus {
 
         pub(super) fn bytes(&self) -> &[u8] {
             &self.map
+        }
+
+        /// Drops the pages of `offset..offset + len` from the process's memory; the next read
+        /// maps them again from the page cache.
+        pub(super) fn release(&self, offset: usize, len: usize) {
+            // SAFETY: the mapping is private and never written, so dropping its pages loses
+            // nothing: a later read of the range sees the file's bytes again, exactly what a
+            // read-only private mapping of an unchanged file shows.
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len)
+            };
         }
     }
 
