@@ -114,8 +114,8 @@ done
 # --- 4: in the VM -----------------------------------------------------------------------------------
 vm_rows=()
 part vm && {
-log "VM: lsmod and insmod (tests/vm/run.sh, both kernels)"
-RKMOD_VM_BENCH=1 "$repo/tests/vm/run.sh" --tools rk --scenario rk-lsmod,rk-bench-insmod >"$work/vm.out" ||
+log "VM: lsmod, insmod and modprobe (tests/vm/run.sh, both kernels)"
+RKMOD_VM_BENCH=1 "$repo/tests/vm/run.sh" --tools rk --scenario rk-lsmod,rk-bench-insmod,rk-bench-modprobe >"$work/vm.out" ||
 	{ cat "$work/vm.out" >&2; die "the VM benchmark run failed"; }
 for k in 6.1 6.12; do
 	while IFS='|' read -r what km rm kr rr; do
@@ -171,12 +171,14 @@ done
 	echo "|---|---:|---:|---:|"
 	printf '%s\n' "${ir_rows[@]}"
 	echo
-	echo "## In the VM: lsmod and insmod"
+	echo "## In the VM: lsmod, insmod and modprobe"
 	echo
 	echo "qemu TCG (no KVM), Debian kernels, BusyBox userland; both tools take turns in blocks, and"
 	echo "/proc/uptime times each block (10 ms resolution). insmod rounds include the same kmod"
 	echo "rmmod for both tools. On 6.12 our insmod passes .ko.xz to the kernel to decompress"
 	echo "(finit_module with MODULE_INIT_COMPRESSED_FILE); kmod 30 decompresses it in user space."
+	echo "modprobe rounds insert bridge with stp and llc, then remove all three (timed apart): -r"
+	echo "bridge, plus kmod's rmmod of what kmod 30's -r leaves loaded (llc), within the removal time."
 	echo
 	echo "| kernel | workload | kmod | rkmod | rkmod/kmod | kmod RSS | rkmod RSS | RSS ratio |"
 	echo "|---|---|---:|---:|---:|---:|---:|---:|"
